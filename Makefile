@@ -1,0 +1,32 @@
+# The whole developer interface. Every target installs what it needs into .venv itself.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: dev test unit integration infra bench synth deploy destroy run demo clean
+
+$(STAMP):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+dev: $(STAMP)  ## create .venv with pinned requirements
+
+test: $(STAMP)  ## every test: unit, integration, infrastructure (cdk-nag, cfn-lint), local mode
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+infra: $(STAMP)
+	$(PY) -m pytest tests/infra
+
+clean:
+	rm -rf $(VENV) cdk.out .pytest_cache .hypothesis
