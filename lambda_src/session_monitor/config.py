@@ -1,0 +1,71 @@
+"""The function's settings, read once from the environment into a typed object.
+
+The names match cdk.json's context keys (camelCase there, UPPER_SNAKE here) and the stack.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+from .errors import ConfigurationError
+from .validation import WORKGROUP_PATTERN
+
+DEFAULT_PRICE_PER_DPU_HOUR = 0.35  # USD, on-demand, most Regions: check your Region's price
+
+
+@dataclass(frozen=True)
+class Settings:
+    alerts_topic_arn: str | None = None
+    state_table_name: str | None = None
+    watched_workgroups: tuple[str, ...] = ()
+    price_per_dpu_hour: float = DEFAULT_PRICE_PER_DPU_HOUR
+    lookback_minutes: int = 15
+    idle_alert_minutes: int = 0
+    sweep_max_workers: int = 16
+    sweep_queue_url: str | None = None
+    alert_record_ttl_days: int = 90
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+        workgroups = tuple(w.strip() for w in env.get("WATCHED_WORKGROUPS", "").split(",") if w.strip())
+        for name in workgroups:
+            if not WORKGROUP_PATTERN.fullmatch(name):
+                raise ConfigurationError(f"WATCHED_WORKGROUPS has an invalid workgroup name: {name!r}")
+        return cls(
+            alerts_topic_arn=env.get("ALERTS_TOPIC_ARN") or None,
+            state_table_name=env.get("STATE_TABLE_NAME") or None,
+            watched_workgroups=workgroups,
+            price_per_dpu_hour=_number(env, "PRICE_PER_DPU_HOUR", DEFAULT_PRICE_PER_DPU_HOUR, float, minimum=0),
+            lookback_minutes=_number(env, "LOOKBACK_MINUTES", 15, int, minimum=1),
+            idle_alert_minutes=_number(env, "IDLE_ALERT_MINUTES", 0, int, minimum=0),
+            sweep_max_workers=_number(env, "SWEEP_MAX_WORKERS", 16, int, minimum=1),
+            sweep_queue_url=env.get("SWEEP_QUEUE_URL") or None,
+            alert_record_ttl_days=_number(env, "ALERT_RECORD_TTL_DAYS", 90, int, minimum=1),
+        )
+
+    def require_alerting(self) -> tuple[str, str]:
+        if not self.alerts_topic_arn or not self.state_table_name:
+            raise ConfigurationError("ALERTS_TOPIC_ARN and STATE_TABLE_NAME must be set to send alerts")
+        return self.alerts_topic_arn, self.state_table_name
+
+
+def _number(env: Mapping[str, str], name: str, default, kind, minimum):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this container (tests call ``settings.cache_clear()`` after changing env)."""
+    return Settings.from_env()

@@ -1,0 +1,95 @@
+"""Athena access: GetSession, ListSessions, ListWorkGroups, with errors translated to ours."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from ..errors import (
+    AthenaAccessDenied,
+    AthenaThrottled,
+    AthenaTimeout,
+    AthenaUnavailable,
+    InvalidParameter,
+    SessionMonitorError,
+    SessionNotFound,
+    WorkgroupNotFound,
+)
+from . import clients
+
+T = TypeVar("T")
+THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"})
+ACCESS_CODES = frozenset({"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"})
+SPARK_ENGINE_PREFIX = "PySpark"  # Spark workgroups run "PySpark engine version 3"; SQL ones "Athena engine ..."
+
+
+def _call(operation: Callable[[], T], not_found: Callable[[ClientError], SessionMonitorError]) -> T:
+    try:
+        return operation()
+    except ClientError as error:
+        raise _translate(error, not_found) from None
+    except (ReadTimeoutError, ConnectTimeoutError) as error:
+        raise AthenaTimeout("Athena did not answer in time") from error
+    except (EndpointConnectionError, ConnectionClosedError) as error:
+        raise AthenaUnavailable("Athena could not be reached") from error
+
+
+def _translate(error: ClientError, not_found: Callable[[ClientError], SessionMonitorError]) -> SessionMonitorError:
+    # Our messages only: AWS's own text can carry ARNs and account ids.
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in ("ResourceNotFoundException", "InvalidRequestException"):
+        return not_found(error)
+    if code in THROTTLING_CODES:
+        return AthenaThrottled("Athena is throttling requests; retry later")
+    if code in ACCESS_CODES:
+        return AthenaAccessDenied(f"the monitor's role was refused by Athena ({code})")
+    if code == "InternalServerException" or status >= 500:
+        return AthenaUnavailable("Athena had an internal error; retry later")
+    return AthenaUnavailable(f"Athena answered an unexpected error ({code or status})")
+
+
+def get_session(session_id: str) -> dict[str, Any]:
+    """The raw GetSession answer. Unknown ids raise SessionNotFound (AWS may say either code)."""
+    return _call(
+        lambda: clients.client("athena").get_session(SessionId=session_id),
+        lambda _error: SessionNotFound("session not found"),
+    )
+
+
+def list_sessions(workgroup: str, next_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
+    """One page of ListSessions (boto3 has no paginator for it)."""
+    kwargs: dict[str, Any] = {"WorkGroup": workgroup, "MaxResults": max_results}
+    if next_token:
+        kwargs["NextToken"] = next_token
+
+    def not_found(error: ClientError) -> SessionMonitorError:
+        if next_token and error.response.get("Error", {}).get("Code") == "InvalidRequestException":
+            return InvalidParameter("next_token is not valid for this workgroup (it may have expired)")
+        return WorkgroupNotFound("workgroup not found")
+
+    return _call(lambda: clients.client("athena").list_sessions(**kwargs), not_found)
+
+
+def list_spark_workgroups() -> list[str]:
+    """Names of the enabled workgroups whose engine is Spark (for sweeps with no configured list)."""
+    names: list[str] = []
+    paginator = clients.client("athena").get_paginator("list_work_groups")
+
+    def collect() -> list[str]:
+        for page in paginator.paginate():
+            for workgroup in page.get("WorkGroups", []):
+                engine = workgroup.get("EngineVersion", {})
+                version = engine.get("EffectiveEngineVersion") or engine.get("SelectedEngineVersion") or ""
+                if workgroup.get("State", "ENABLED") == "ENABLED" and version.startswith(SPARK_ENGINE_PREFIX):
+                    names.append(workgroup["Name"])
+        return names
+
+    return _call(collect, lambda _error: AthenaUnavailable("could not list workgroups"))

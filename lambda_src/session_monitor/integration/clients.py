@@ -1,0 +1,44 @@
+"""boto3 clients, created once per container and only when first used (cold start).
+
+Endpoints come from the standard AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_<SERVICE> variables, so
+local mode (moto server, the Athena emulator) runs exactly this code.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Adaptive retry backs off on throttling with a client-side rate limiter instead of hammering
+# the API; 4 attempts in all. Timeouts are short enough that a dead endpoint fails an API call
+# well inside API Gateway's 29 s integration timeout.
+CLIENT_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 4},
+    connect_timeout=2,
+    read_timeout=5,
+    tcp_keepalive=True,
+    max_pool_connections=64,  # the sweep's thread pool shares one client
+)
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    """The shared client for ``service`` (thread safe; boto3 clients are, sessions are not)."""
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        if service not in _clients:
+            _clients[service] = boto3.session.Session().client(service, config=CLIENT_CONFIG)
+        return _clients[service]
+
+
+def reset() -> None:
+    """Forget every client (tests switch endpoints and credentials between cases)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,43 @@
+"""Logger, Tracer and Metrics singletons shared by every module of the function.
+
+Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE (set
+by the stack); the defaults keep local runs and tests working without them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Iterable
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "athena-session-monitor")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AthenaSessionMonitor")
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def _dimensioned(name: str, value: float, dimension: str, key: str, unit: MetricUnit = MetricUnit.Count) -> None:
+    # A metric with its own dimension must be flushed on its own line (EMF shares dimensions).
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
+                       default_dimensions={"service": SERVICE}) as metric:
+        metric.add_dimension(name=dimension, value=key)
+
+
+def count_sessions_by_state(states: Iterable[str | None]) -> None:
+    """Metric ``SessionsSeen`` with a ``State`` dimension: how many sessions were seen in each state."""
+    for state, count in sorted(Counter(s or "UNKNOWN" for s in states).items()):
+        _dimensioned("SessionsSeen", count, "State", state)
+
+
+def count_error(kind: str) -> None:
+    """Metric ``Errors`` with a ``Kind`` dimension (the error's class name)."""
+    _dimensioned("Errors", 1, "Kind", kind)
+
+
+def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+    metrics.add_metric(name=name, unit=unit, value=value)

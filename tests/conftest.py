@@ -1,0 +1,119 @@
+"""Fixtures shared by every test layer: clean AWS environment, moto, a stubbed Athena client."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Dummy credentials, no real endpoint, tracing off; fresh settings and clients per test."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA", "AWS_ENDPOINT_URL_SNS",
+                 "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "WATCHED_WORKGROUPS", "SWEEP_QUEUE_URL",
+                 "IDLE_ALERT_MINUTES", "LOOKBACK_MINUTES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    from session_monitor import config
+    from session_monitor.integration import clients
+
+    # Two attempts with no adaptive rate limiting: retries still happen (tests count them), fast.
+    monkeypatch.setattr(clients, "CLIENT_CONFIG", Config(retries={"mode": "standard", "max_attempts": 2},
+                                                         connect_timeout=2, read_timeout=5))
+    config.settings.cache_clear()
+    clients.reset()
+    yield
+    config.settings.cache_clear()
+    clients.reset()
+
+
+@dataclass
+class Alerts:
+    """The moto SNS topic, the SQS queue subscribed to it, and the DynamoDB state table."""
+
+    topic_arn: str
+    queue_url: str
+    table: str
+
+    def received(self) -> list[dict[str, Any]]:
+        """Drain the subscribed queue: each alert as {subject, body, attributes}."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        alerts = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return alerts
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                alerts.append({
+                    "subject": envelope.get("Subject"),
+                    "body": json.loads(envelope["Message"]),
+                    "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                })
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def items(self) -> list[dict[str, Any]]:
+        return boto3.client("dynamodb", region_name=REGION).scan(TableName=self.table)["Items"]
+
+
+def create_alerting_resources(table_name: str = "session-monitor-state") -> Alerts:
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    topic_arn = sns.create_topic(Name="athena-session-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    dynamodb.create_table(
+        TableName=table_name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return Alerts(topic_arn=topic_arn, queue_url=queue_url, table=table_name)
+
+
+@pytest.fixture
+def alerts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Alerts]:
+    """moto (in-process) SNS, SQS and DynamoDB, wired into the function's environment."""
+    from moto import mock_aws
+
+    with mock_aws():
+        resources = create_alerting_resources()
+        monkeypatch.setenv("ALERTS_TOPIC_ARN", resources.topic_arn)
+        monkeypatch.setenv("STATE_TABLE_NAME", resources.table)
+        from session_monitor import config
+
+        config.settings.cache_clear()
+        yield resources
+
+
+@pytest.fixture
+def athena(alerts: Alerts) -> Iterator[Stubber]:
+    """botocore's Stubber on the function's own Athena client: it validates every parameter and
+    response against the service model, and fails the test on any call not expected."""
+    from session_monitor.integration import clients
+
+    stubber = Stubber(clients.client("athena"))
+    with stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def context():
+    from tests.helpers import LambdaContext
+
+    return LambdaContext()
