@@ -1,0 +1,1 @@
+"""Local mode: run the monitor against local stand-ins for AWS (test and demo infrastructure)."""

@@ -1,0 +1,545 @@
+"""Local emulator of the Amazon Athena session API (Athena for Apache Spark).
+
+Test and demo infrastructure only: moto has no Athena session API, so this module answers
+StartSession, GetSession, GetSessionStatus, ListSessions, TerminateSession and ListWorkGroups
+over Athena's AWS JSON 1.1 protocol. A real boto3 client pointed at ``EmulatorServer.endpoint_url``
+(or env ``AWS_ENDPOINT_URL_ATHENA``) works unchanged.
+
+Faithfulness rules:
+- every request is checked against botocore's input shape, every response (and modelled error
+  body) against the output shape, with ``botocore.validate.ParamValidator`` plus the constraints
+  it skips (max, enum, pattern). A response that drifts from the model raises
+  ``ResponseShapeError``: a shape drift must fail tests, never pass silently.
+- errors use the JSON protocol form: status 400/500 and body ``{"__type", "Message", ...}``.
+  Athena's InvalidRequestException carries ``AthenaErrorCode`` and an unmodelled ``ErrorCode``
+  copy of it, and no ``x-amzn-ErrorType`` header (as captured from the real service;
+  ``error_type_header=True`` adds the header for clients that want it).
+- lifecycle is computed from ``Clock`` (advanced explicitly), never from ``time.sleep``.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import collections
+import dataclasses
+import itertools
+import json
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from local_mode.athena_wire import (AthenaError, ResponseShapeError, HTTPServer, invalid_request,
+                                   validate_request, validate_response)
+
+__all__ = ["AthenaEmulator", "AthenaError", "Clock", "EmulatorServer", "ResponseShapeError",
+           "validate_request", "validate_response", "FIXED_START", "SPARK_ENGINE",
+           "SQL_ENGINE", "TERMINATED_PER_REQUEST"]
+
+SPARK_ENGINE = "PySpark engine version 3"
+SQL_ENGINE = "Athena engine version 3"
+NOTEBOOK_VERSION = "Athena notebook version 1"
+TERMINATED_PER_REQUEST = "Session was terminated per request"
+FINISHED = frozenset({"TERMINATED", "FAILED"})
+STATES = ("CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED")
+OPERATIONS = ("StartSession", "GetSession", "GetSessionStatus", "ListSessions",
+              "TerminateSession", "ListWorkGroups")
+FIXED_START = datetime(2025, 1, 6, 9, 0, 0, tzinfo=timezone.utc)
+
+
+# --- clock and sessions --------------------------------------------------------------------
+
+class Clock:
+    """A controllable UTC clock. ``now()`` stays put until ``advance(seconds)`` moves it.
+
+    ``start=None`` starts at the real current time (whole seconds), so demo timestamps look
+    current; tests pass a fixed start (``FIXED_START``) for reproducible output."""
+
+    def __init__(self, start: datetime | None = None):
+        if start is None:
+            start = datetime.now(timezone.utc).replace(microsecond=0)
+        if start.tzinfo is None:
+            raise ValueError("Clock start must be timezone-aware")
+        self._now = start.astimezone(timezone.utc)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+
+@dataclasses.dataclass
+class _Workgroup:
+    name: str
+    spark: bool
+    description: str
+    created: datetime
+    execution_role: str
+
+
+@dataclasses.dataclass
+class _Session:
+    id: str
+    seq: int
+    workgroup: str
+    started: datetime
+    request: dict  # the validated StartSession input
+    idle_timeout_minutes: int
+    dpus: int
+    steps: list  # pending (at, state, reason) steps, oldest first
+    state: str = "CREATING"
+    reason: str | None = None
+    modified: datetime | None = None
+    idle_since: datetime | None = None
+    end: datetime | None = None
+    terminate_at: datetime | None = None
+
+    def settle(self, now: datetime) -> None:
+        """Apply every step due by ``now`` at its own time: scripted steps, the end of a
+        termination, and the idle timeout (IdleSinceDateTime + SessionIdleTimeoutInMinutes)."""
+        while self.state not in FINISHED:
+            due = []
+            if self.steps and self.steps[0][0] <= now:
+                due.append(self.steps[0] + ("step",))
+            if self.terminate_at is not None and self.terminate_at <= now:
+                due.append((self.terminate_at, "TERMINATED", TERMINATED_PER_REQUEST, "stop"))
+            if self.state == "IDLE":
+                deadline = self.idle_since + timedelta(minutes=self.idle_timeout_minutes)
+                if deadline <= now:  # an idle-timeout stop reads exactly like a manual one
+                    due.append((deadline, "TERMINATED", TERMINATED_PER_REQUEST, "idle"))
+            if not due:
+                return
+            at, state, reason, source = min(due, key=lambda d: d[0])
+            if source == "step":
+                self.steps.pop(0)
+            self.move(at, state, reason)
+
+    def move(self, at: datetime, state: str, reason: str | None) -> None:
+        if state == self.state and reason == self.reason:
+            return
+        if state == "IDLE" and self.state != "IDLE":
+            self.idle_since = at
+        elif state != "IDLE":
+            self.idle_since = None
+        if state == "TERMINATED" and reason is None:
+            reason = TERMINATED_PER_REQUEST
+        self.state, self.reason, self.modified = state, reason, at
+        if state in FINISHED:
+            self.end, self.steps, self.terminate_at = at, [], None
+
+    def status(self) -> dict:
+        status = {"StartDateTime": self.started, "LastModifiedDateTime": self.modified,
+                  "State": self.state}
+        if self.end is not None:
+            status["EndDateTime"] = self.end
+        if self.idle_since is not None:
+            status["IdleSinceDateTime"] = self.idle_since
+        if self.reason:
+            status["StateChangeReason"] = self.reason
+        return status
+
+    def dpu_millis(self, now: datetime) -> int:
+        """DpuExecutionInMillis model: the session holds its DPUs (MaxConcurrentDpus) from
+        StartDateTime until EndDateTime (or now, while it runs), whatever its state, so the
+        value is running milliseconds x DPUs: 1 hour at 20 DPUs = 72,000,000 (20 DPU-hours)."""
+        elapsed = (self.end or now) - self.started
+        return int(elapsed.total_seconds() * 1000) * self.dpus
+
+
+class AthenaEmulator:
+    """In-memory Athena session service. Thread-safe; all times come from ``clock``.
+
+    ListSessions lists, by default, sessions not yet TERMINATED or FAILED: AWS documents it as
+    listing sessions "in an active state like CREATING, CREATED, IDLE, or BUSY". DEGRADED and
+    TERMINATING sessions are listed too: both still exist and hold DPUs, and a monitor must be
+    able to find a DEGRADED one. ``list_finished_sessions=True`` lists finished ones as well,
+    to emulate accounts where they show up; StateFilter filters what would be listed anyway.
+    The SQL workgroup "primary" exists from the start, as in every real account.
+    ``not_found_code`` is the error for an unknown
+    session id (AWS does not document it): InvalidRequestException or ResourceNotFoundException.
+    ``calls`` counts wire requests per operation (the Python API does not count).
+    """
+
+    def __init__(self, clock: Clock | None = None, *, list_finished_sessions: bool = False,
+                 not_found_code: str = "InvalidRequestException", startup_seconds: float = 6.0,
+                 terminate_seconds: float = 4.0, account_id: str = "123456789012",
+                 region: str = "us-east-1", with_primary_workgroup: bool = True,
+                 error_type_header: bool = False):
+        if not_found_code not in ("InvalidRequestException", "ResourceNotFoundException"):
+            raise ValueError(f"unsupported not_found_code {not_found_code!r}")
+        self.clock = clock or Clock()
+        self.list_finished_sessions = list_finished_sessions
+        self.not_found_code = not_found_code
+        self.startup_seconds, self.terminate_seconds = startup_seconds, terminate_seconds
+        self.account_id, self.region = account_id, region
+        self.error_type_header = error_type_header
+        self.calls: collections.Counter = collections.Counter()
+        self.shape_errors: list[str] = []  # every ResponseShapeError raised, for test teardown
+        self._lock = threading.RLock()
+        self._workgroups: dict[str, _Workgroup] = {}
+        self._sessions: dict[str, _Session] = {}
+        self._tokens: dict[str, str] = {}
+        self._faults: list[dict] = []
+        self._seq = itertools.count()
+        if with_primary_workgroup:  # every real account has the SQL workgroup "primary"
+            self.add_workgroup("primary", spark=False)
+
+    # -- Python API --
+
+    def add_workgroup(self, name: str, spark: bool = True, description: str | None = None,
+                      execution_role: str | None = None) -> None:
+        if not re.fullmatch(r"[a-zA-Z0-9._-]{1,128}", name):
+            raise ValueError(f"invalid workgroup name {name!r}")
+        role = execution_role or f"arn:aws:iam::{self.account_id}:role/AthenaSparkExecution"
+        with self._lock:
+            self._workgroups[name] = _Workgroup(
+                name, spark, description if description is not None else "",
+                self.clock.now(), role)
+
+    def start_session(self, workgroup: str, description: str | None = None,
+                      idle_timeout_minutes: int = 20, dpus: int = 20,
+                      script: Iterable[tuple[float, str, str | None]] | None = None,
+                      **start_session_params: Any) -> str:
+        """Start a session the way StartSession does (same validation, same code path).
+
+        ``script``: (seconds_after_start, state, reason) steps that drive the lifecycle instead
+        of the default CREATING -> CREATED -> IDLE over ``startup_seconds``. The idle timeout and
+        TerminateSession still apply. Extra keyword arguments are StartSession parameters."""
+        params = {"WorkGroup": workgroup, "SessionIdleTimeoutInMinutes": idle_timeout_minutes,
+                  "EngineConfiguration": {"CoordinatorDpuSize": 1, "MaxConcurrentDpus": dpus,
+                                          "DefaultExecutorDpuSize": 1},
+                  **start_session_params}
+        if description is not None:
+            params["Description"] = description
+        validate_request("StartSession", params)
+        return self._start_session(params, script)["SessionId"]
+
+    def terminate_session(self, session_id: str) -> str:
+        return self._terminate_session({"SessionId": session_id})["State"]
+
+    def get_session(self, session_id: str) -> dict:
+        return self._get_session({"SessionId": session_id})
+
+    def inject_fault(self, session_id: str | None = None, workgroup: str | None = None,
+                     operation: str | None = None, kind: str = "throttle",
+                     times: int | None = 1, delay_seconds: float = 0.0) -> None:
+        """The next ``times`` matching calls (None: all) fail: throttle -> 400
+        ThrottlingException "Rate exceeded"; internal -> 500 InternalServerException;
+        not_found -> the unknown-id error; slow -> answer normally after ``delay_seconds``
+        of real time. ``delay_seconds`` also delays the other kinds."""
+        if kind not in ("throttle", "internal", "slow", "not_found"):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        if operation is not None and operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}")
+        with self._lock:
+            self._faults.append({"session_id": session_id, "workgroup": workgroup,
+                                 "operation": operation, "kind": kind, "times": times,
+                                 "delay_seconds": float(delay_seconds)})
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    # -- the wire entry point --
+
+    def handle(self, operation: str, params: dict) -> dict:
+        """Answer one protocol request: count it, apply faults, validate input and output.
+        Returns the response dict (datetimes, not yet serialised) or raises AthenaError."""
+        if operation not in OPERATIONS:
+            raise AthenaError("com.amazon.coral.service#UnknownOperationException", "", 400)
+        with self._lock:
+            self.calls[operation] += 1
+            fault = self._take_fault(operation, params)
+        if fault is not None:
+            if fault["delay_seconds"]:
+                time.sleep(fault["delay_seconds"])
+            if fault["kind"] == "throttle":
+                raise AthenaError("ThrottlingException", "Rate exceeded", 400)
+            if fault["kind"] == "internal":
+                raise AthenaError("InternalServerException", "Internal error", 500)
+            if fault["kind"] == "not_found":
+                raise (self._unknown_session(str(params["SessionId"])) if "SessionId" in params
+                       else self._unknown_workgroup())
+        validate_request(operation, params)
+        response = {"StartSession": self._start_session, "GetSession": self._get_session,
+                    "GetSessionStatus": self._get_session_status,
+                    "ListSessions": self._list_sessions,
+                    "TerminateSession": self._terminate_session,
+                    "ListWorkGroups": self._list_work_groups}[operation](params)
+        try:
+            validate_response(operation, response)
+        except ResponseShapeError as err:
+            self.shape_errors.append(str(err))
+            raise
+        return response
+
+    def _take_fault(self, operation: str, params: dict) -> dict | None:
+        session = self._sessions.get(params.get("SessionId", ""))
+        workgroup = params.get("WorkGroup") or (session.workgroup if session else None)
+        for fault in self._faults:
+            if ((fault["operation"] in (None, operation))
+                    and fault["session_id"] in (None, params.get("SessionId"))
+                    and fault["workgroup"] in (None, workgroup)):
+                if fault["times"] is not None:
+                    fault["times"] -= 1
+                    if fault["times"] <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    # -- operations --
+
+    def _unknown_session(self, session_id: str) -> AthenaError:
+        message = f"Session {session_id} is not found."
+        if self.not_found_code == "ResourceNotFoundException":
+            return AthenaError("ResourceNotFoundException", message, 400)
+        return invalid_request(message)
+
+    @staticmethod
+    def _unknown_workgroup() -> AthenaError:
+        return invalid_request("WorkGroup is not found.")
+
+    def _session(self, session_id: str) -> _Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise self._unknown_session(session_id)
+        session.settle(self.clock.now())
+        return session
+
+    def _start_session(self, params: dict, script=None) -> dict:
+        with self._lock:
+            token = params.get("ClientRequestToken")
+            if token in self._tokens:
+                session = self._session(self._tokens[token])
+                return {"SessionId": session.id, "State": session.state}
+            wg = self._workgroups.get(params["WorkGroup"])
+            if wg is None:
+                raise self._unknown_workgroup()
+            if not wg.spark:
+                raise invalid_request(f"Workgroup {wg.name} is not enabled for Apache Spark.")
+            now = self.clock.now()
+            if script is None:
+                script = [(self.startup_seconds / 2, "CREATED", None),
+                          (self.startup_seconds, "IDLE", None)]
+            steps = []
+            for offset, state, *reason in script:
+                if state not in STATES:
+                    raise ValueError(f"unknown session state {state!r} in script")
+                steps.append((now + timedelta(seconds=float(offset)), state,
+                              reason[0] if reason else None))
+            steps.sort(key=lambda step: step[0])
+            session = _Session(
+                id=str(uuid.uuid4()), seq=next(self._seq), workgroup=wg.name, started=now,
+                request=params, idle_timeout_minutes=params.get("SessionIdleTimeoutInMinutes", 20),
+                dpus=params["EngineConfiguration"].get("MaxConcurrentDpus", 20), steps=steps,
+                modified=now)
+            session.settle(now)
+            self._sessions[session.id] = session
+            if token:
+                self._tokens[token] = session.id
+            return {"SessionId": session.id, "State": session.state}
+
+    def _get_session(self, params: dict) -> dict:
+        with self._lock:
+            session = self._session(params["SessionId"])
+            request, wg = session.request, self._workgroups[session.workgroup]
+            engine = {"CoordinatorDpuSize": 1, "MaxConcurrentDpus": session.dpus,
+                      "DefaultExecutorDpuSize": 1, "AdditionalConfigs": {},
+                      "SparkProperties": {}, **request["EngineConfiguration"]}
+            response = {
+                "SessionId": session.id, "WorkGroup": session.workgroup,
+                "EngineVersion": SPARK_ENGINE, "EngineConfiguration": engine,
+                "NotebookVersion": request.get("NotebookVersion", NOTEBOOK_VERSION),
+                "MonitoringConfiguration": request.get(
+                    "MonitoringConfiguration", {"ManagedLoggingConfiguration": {"Enabled": True}}),
+                "SessionConfiguration": {
+                    "ExecutionRole": request.get("ExecutionRole", wg.execution_role),
+                    "WorkingDirectory": f"s3://aws-athena-spark-{self.account_id}-{self.region}"
+                                        f"/{session.workgroup}/{session.id}/",
+                    "IdleTimeoutSeconds": session.idle_timeout_minutes * 60,
+                    "SessionIdleTimeoutInMinutes": session.idle_timeout_minutes,
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
+                "Status": session.status(),
+                "Statistics": {"DpuExecutionInMillis": session.dpu_millis(self.clock.now())},
+            }
+            if "Description" in request:
+                response["Description"] = request["Description"]
+            return response
+
+    def _get_session_status(self, params: dict) -> dict:
+        with self._lock:
+            session = self._session(params["SessionId"])
+            return {"SessionId": session.id, "Status": session.status()}
+
+    def _terminate_session(self, params: dict) -> dict:
+        with self._lock:
+            session = self._session(params["SessionId"])
+            if session.state not in FINISHED and session.state != "TERMINATING":
+                now = self.clock.now()
+                session.steps = []
+                session.move(now, "TERMINATING", None)
+                session.terminate_at = now + timedelta(seconds=self.terminate_seconds)
+                session.settle(now)
+            return {"State": session.state}
+
+    def _list_sessions(self, params: dict) -> dict:
+        with self._lock:
+            wg = self._workgroups.get(params["WorkGroup"])
+            if wg is None:
+                raise self._unknown_workgroup()
+            now = self.clock.now()
+            sessions = [s for s in self._sessions.values() if s.workgroup == wg.name]
+            for session in sessions:
+                session.settle(now)
+            sessions = [s for s in sessions
+                        if (self.list_finished_sessions or s.state not in FINISHED)
+                        and params.get("StateFilter") in (None, s.state)]
+            sessions.sort(key=lambda s: (s.started, s.seq), reverse=True)  # newest first
+            if "NextToken" in params:
+                after = self._decode_token(params["NextToken"], wg.name)
+                sessions = [s for s in sessions if (s.started.timestamp(), s.seq) < after]
+            limit = params.get("MaxResults", 100)
+            page, rest = sessions[:limit], sessions[limit:]
+            response: dict[str, Any] = {"Sessions": [self._summary(s) for s in page]}
+            if rest:
+                last = page[-1]
+                response["NextToken"] = self._encode_token(
+                    {"wg": wg.name, "after": [last.started.timestamp(), last.seq]})
+            return response
+
+    def _summary(self, session: _Session) -> dict:
+        summary = {"SessionId": session.id,
+                   "EngineVersion": {"SelectedEngineVersion": SPARK_ENGINE,
+                                     "EffectiveEngineVersion": SPARK_ENGINE},
+                   "NotebookVersion": session.request.get("NotebookVersion", NOTEBOOK_VERSION),
+                   "Status": session.status()}
+        if "Description" in session.request:
+            summary["Description"] = session.request["Description"]
+        return summary
+
+    def _list_work_groups(self, params: dict) -> dict:
+        with self._lock:
+            groups = sorted(self._workgroups.values(), key=lambda wg: wg.name)
+            if "NextToken" in params:
+                after = self._decode_token(params["NextToken"], "")
+                groups = [wg for wg in groups if wg.name > after]
+            limit = params.get("MaxResults", 50)
+            page, rest = groups[:limit], groups[limit:]
+            response: dict[str, Any] = {"WorkGroups": [{
+                "Name": wg.name, "State": "ENABLED", "Description": wg.description,
+                "CreationTime": wg.created,
+                "EngineVersion": {"SelectedEngineVersion": SPARK_ENGINE if wg.spark else SQL_ENGINE,
+                                  "EffectiveEngineVersion": SPARK_ENGINE if wg.spark else SQL_ENGINE},
+            } for wg in page]}
+            if rest:
+                response["NextToken"] = self._encode_token({"wg": "", "after": page[-1].name})
+            return response
+
+    @staticmethod
+    def _encode_token(payload: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+    @staticmethod
+    def _decode_token(token: str, workgroup: str):
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(token.encode()))
+            after = payload["after"]
+            if payload["wg"] == workgroup == "" and isinstance(after, str):
+                return after  # ListWorkGroups: the last name returned
+            if payload["wg"] == workgroup and [type(v) for v in after] == [float, int]:
+                return tuple(after)  # ListSessions: (StartDateTime, creation order) of the last
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            pass
+        raise invalid_request("Invalid NextToken", "INVALID_NEXT_TOKEN")
+
+
+# --- HTTP server (the handler is in athena_wire) ---------------------------------------------
+
+class EmulatorServer:
+    """Serve an AthenaEmulator on 127.0.0.1 (a free port) from a daemon thread.
+
+    ``with EmulatorServer() as server: boto3.client("athena", endpoint_url=server.endpoint_url)``.
+    Control API (JSON bodies, kwargs of the Python methods): POST /_emulator/advance
+    {"seconds"}, POST /_emulator/workgroups {"name", "spark"}, POST /_emulator/sessions
+    {start_session kwargs incl. "script"} -> {"SessionId"}, POST /_emulator/faults
+    {inject_fault kwargs}, GET /_emulator/calls -> {"Calls", "Now"}."""
+
+    def __init__(self, emulator: AthenaEmulator | None = None, port: int = 0):
+        self.emulator = emulator if emulator is not None else AthenaEmulator()
+        self.port = port
+        self._httpd: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the emulator server is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "EmulatorServer":
+        if self._httpd is None:
+            self._httpd = HTTPServer(self.emulator, self.port)
+            self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                            kwargs={"poll_interval": 0.05},
+                                            name="athena-emulator", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        for conn in list(httpd.connections):  # end keep-alive connections too
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Local Athena session API emulator")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    parser.add_argument("--workgroup", action="append", default=[],
+                        help="create this Spark workgroup (repeatable)")
+    parser.add_argument("--list-finished-sessions", action="store_true")
+    args = parser.parse_args(argv)
+    emulator = AthenaEmulator(list_finished_sessions=args.list_finished_sessions)
+    for name in args.workgroup:
+        emulator.add_workgroup(name)
+    server = EmulatorServer(emulator, port=args.port).start()
+    print(f"Athena emulator on {server.endpoint_url} (Ctrl-C stops it)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
