@@ -26,7 +26,6 @@ import dataclasses
 import itertools
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -34,8 +33,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from local_mode.athena_wire import (AthenaError, ResponseShapeError, HTTPServer, invalid_request,
-                                   validate_request, validate_response)
+from local_mode.athena_wire import (AthenaError, EmulatorServer, ResponseShapeError,
+                                   invalid_request, validate_request, validate_response)
 
 __all__ = ["AthenaEmulator", "AthenaError", "Clock", "EmulatorServer", "ResponseShapeError",
            "validate_request", "validate_response", "FIXED_START", "SPARK_ENGINE",
@@ -463,60 +462,6 @@ class AthenaEmulator:
         except (ValueError, KeyError, TypeError, binascii.Error):
             pass
         raise invalid_request("Invalid NextToken", "INVALID_NEXT_TOKEN")
-
-
-# --- HTTP server (the handler is in athena_wire) ---------------------------------------------
-
-class EmulatorServer:
-    """Serve an AthenaEmulator on 127.0.0.1 (a free port) from a daemon thread.
-
-    ``with EmulatorServer() as server: boto3.client("athena", endpoint_url=server.endpoint_url)``.
-    Control API (JSON bodies, kwargs of the Python methods): POST /_emulator/advance
-    {"seconds"}, POST /_emulator/workgroups {"name", "spark"}, POST /_emulator/sessions
-    {start_session kwargs incl. "script"} -> {"SessionId"}, POST /_emulator/faults
-    {inject_fault kwargs}, GET /_emulator/calls -> {"Calls", "Now"}."""
-
-    def __init__(self, emulator: AthenaEmulator | None = None, port: int = 0):
-        self.emulator = emulator if emulator is not None else AthenaEmulator()
-        self.port = port
-        self._httpd: HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the emulator server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "EmulatorServer":
-        if self._httpd is None:
-            self._httpd = HTTPServer(self.emulator, self.port)
-            self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            kwargs={"poll_interval": 0.05},
-                                            name="athena-emulator", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        for conn in list(httpd.connections):  # end keep-alive connections too
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "EmulatorServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 responses against botocore's service model (``ParamValidator`` plus the constraints it skips),
 and the HTTP handler (Athena's JSON 1.1 protocol on POST /, a control API under /_emulator/).
 
-Kept apart from ``athena_emulator`` (clock, sessions, server) so each stays small; import the
+Kept apart from ``athena_emulator`` (clock, sessions, CLI) so each stays small; import the
 public names from ``local_mode.athena_emulator``.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import sys
+import threading
 import uuid
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
-__all__ = ["AthenaError", "HTTPServer", "ResponseShapeError", "checked_error_body",
+__all__ = ["AthenaError", "EmulatorServer", "HTTPServer", "ResponseShapeError", "checked_error_body",
            "constraint_errors", "invalid_request", "service_model", "validate_request",
            "validate_response"]
 
@@ -279,3 +280,58 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"no route POST {self.path}"})
         except (AthenaError, ValueError, TypeError, KeyError) as err:
             self._send(400, {"error": f"{type(err).__name__}: {err}"})
+
+
+class EmulatorServer:
+    """Serve an AthenaEmulator on 127.0.0.1 (a free port) from a daemon thread.
+
+    ``with EmulatorServer() as server: boto3.client("athena", endpoint_url=server.endpoint_url)``.
+    Control API (JSON bodies, kwargs of the Python methods): POST /_emulator/advance
+    {"seconds"}, POST /_emulator/workgroups {"name", "spark"}, POST /_emulator/sessions
+    {start_session kwargs incl. "script"} -> {"SessionId"}, POST /_emulator/faults
+    {inject_fault kwargs}, GET /_emulator/calls -> {"Calls", "Now"}."""
+
+    def __init__(self, emulator=None, port: int = 0):
+        if emulator is None:
+            from local_mode.athena_emulator import AthenaEmulator
+            emulator = AthenaEmulator()
+        self.emulator = emulator
+        self.port = port
+        self._httpd: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("the emulator server is not running")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "EmulatorServer":
+        if self._httpd is None:
+            self._httpd = HTTPServer(self.emulator, self.port)
+            self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                            kwargs={"poll_interval": 0.05},
+                                            name="athena-emulator", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        for conn in list(httpd.connections):  # end keep-alive connections too
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
