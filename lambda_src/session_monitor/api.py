@@ -104,7 +104,7 @@ def _unexpected_error(error: Exception) -> Response:
 
 
 @app.not_found
-def _no_route(_error: Exception) -> Response:
+def _no_route(_not_found: Exception) -> Response:
     return _error(404, {"error": "RouteNotFound", "message": "no such route", "retryable": False})
 
 
