@@ -1,0 +1,259 @@
+"""Deployment configuration: cdk.json context keys, parsed once into a typed, validated object.
+
+The same key names are used in cdk.json, on the command line (``-c key=value``) and here.
+Values given with ``-c`` arrive as strings, so every parser also accepts the string form
+(``-c scheduleMinutes=10``, ``-c watchedWorkgroups=a,b`` or ``-c 'watchedWorkgroups=["a","b"]'``).
+
+This module imports nothing from aws_cdk so it stays fast to test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+# Context keys (the public configuration surface; documented in cdk.json).
+WATCHED_WORKGROUPS = "watchedWorkgroups"
+SCHEDULE_MINUTES = "scheduleMinutes"
+LOOKBACK_MINUTES = "lookbackMinutes"
+IDLE_ALERT_MINUTES = "idleAlertMinutes"
+ALERT_EMAIL = "alertEmail"
+PRICE_PER_DPU_HOUR = "pricePerDpuHour"
+LOG_RETENTION_DAYS = "logRetentionDays"
+RESERVED_CONCURRENCY = "reservedConcurrency"
+SWEEP_FANOUT = "sweepFanout"
+SWEEP_MAX_WORKERS = "sweepMaxWorkers"
+API_GATEWAY_CLOUDWATCH_ROLE = "apiGatewayCloudWatchRole"
+
+CONTEXT_KEYS: tuple[str, ...] = (
+    WATCHED_WORKGROUPS,
+    SCHEDULE_MINUTES,
+    LOOKBACK_MINUTES,
+    IDLE_ALERT_MINUTES,
+    ALERT_EMAIL,
+    PRICE_PER_DPU_HOUR,
+    LOG_RETENTION_DAYS,
+    RESERVED_CONCURRENCY,
+    SWEEP_FANOUT,
+    SWEEP_MAX_WORKERS,
+    API_GATEWAY_CLOUDWATCH_ROLE,
+)
+
+# Athena's WorkGroupName pattern (API reference, ListSessions/GetWorkGroup).
+WORKGROUP_NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]{1,128}")
+# Deliberately simple: one @, no spaces, a dot in the domain. SNS validates the rest.
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+FANOUT_MODES: tuple[str, ...] = ("inline", "sqs")
+# The values CloudWatch Logs accepts for a retention period (days), mapped to the
+# aws_cdk.aws_logs.RetentionDays member names. "Never expire" is left out on purpose.
+RETENTION_DAYS: dict[int, str] = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+# Lambda's own ceiling for reserved concurrency is the account quota (1000 by default).
+MAX_RESERVED_CONCURRENCY = 1000
+
+
+class ConfigError(ValueError):
+    """A context value is missing its allowed form; the message is one line naming the key."""
+
+
+def _fail(key: str, allowed: str, value: Any) -> ConfigError:
+    return ConfigError(f"context key '{key}' must be {allowed}; got {value!r}")
+
+
+def _int(key: str, value: Any, lo: int, hi: int | None) -> int:
+    allowed = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
+    if isinstance(value, bool):  # bool is an int subclass: reject true/false explicitly
+        raise _fail(key, allowed, value)
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        parsed = int(value.strip())
+    elif isinstance(value, int):
+        parsed = value
+    elif isinstance(value, float) and value.is_integer():
+        parsed = int(value)
+    else:
+        raise _fail(key, allowed, value)
+    if parsed < lo or (hi is not None and parsed > hi):
+        raise _fail(key, allowed, value)
+    return parsed
+
+
+def _positive_float(key: str, value: Any) -> float:
+    allowed = "a number > 0 (USD per DPU-hour)"
+    if isinstance(value, bool):
+        raise _fail(key, allowed, value)
+    try:
+        parsed = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise _fail(key, allowed, value) from None
+    if not parsed > 0 or parsed == float("inf"):  # also rejects NaN
+        raise _fail(key, allowed, value)
+    return parsed
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise _fail(key, "true or false", value)
+
+
+def _workgroups(key: str, value: Any) -> tuple[str, ...]:
+    allowed = "a list of Athena workgroup names matching [a-zA-Z0-9._-]{1,128} ([] = discover)"
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise _fail(key, allowed, value) from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise _fail(key, allowed, value)
+    names: list[str] = []
+    for name in value:
+        if not isinstance(name, str) or not WORKGROUP_NAME_PATTERN.fullmatch(name):
+            raise _fail(key, allowed, name)
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _email(key: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str) or not EMAIL_PATTERN.fullmatch(value.strip()):
+        raise _fail(key, "an e-mail address like ops@example.com (or empty for none)", value)
+    return value.strip()
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.strip() not in choices:
+        raise _fail(key, "one of " + ", ".join(repr(c) for c in choices), value)
+    return value.strip()
+
+
+def _retention(key: str, value: Any) -> int:
+    allowed = "a CloudWatch Logs retention in days, one of " + ", ".join(map(str, RETENTION_DAYS))
+    try:
+        days = _int(key, value, 1, None)
+    except ConfigError:
+        raise _fail(key, allowed, value) from None
+    if days not in RETENTION_DAYS:
+        raise _fail(key, allowed, value)
+    return days
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Validated deployment configuration. Defaults here are the documented defaults."""
+
+    watched_workgroups: tuple[str, ...] = ()
+    schedule_minutes: int = 5
+    lookback_minutes: int = 15
+    idle_alert_minutes: int = 0
+    alert_email: str | None = None
+    price_per_dpu_hour: float = 0.35
+    log_retention_days: int = 30
+    reserved_concurrency: int = 10
+    sweep_fanout: str = "inline"
+    sweep_max_workers: int = 16
+    api_gateway_cloudwatch_role: bool = False
+
+    @property
+    def discovery(self) -> bool:
+        """True when no workgroups are configured: the function lists Spark workgroups itself."""
+        return not self.watched_workgroups
+
+    @property
+    def sqs_fanout(self) -> bool:
+        return self.sweep_fanout == "sqs"
+
+    @property
+    def log_retention_name(self) -> str:
+        """The aws_logs.RetentionDays member for log_retention_days."""
+        return RETENTION_DAYS[self.log_retention_days]
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any] | Callable[[str], Any]) -> "MonitorConfig":
+        """Build from CDK context: a mapping, or a lookup such as ``app.node.try_get_context``.
+
+        Missing keys (or JSON null) take the documented default. Raises ConfigError with a
+        one-line message naming the key and the allowed values.
+        """
+        lookup = context.get if isinstance(context, Mapping) else context
+        defaults = cls()
+
+        def get(key: str, parse: Callable[[Any], Any], default: Any) -> Any:
+            raw = lookup(key)
+            return default if raw is None else parse(raw)
+
+        config = cls(
+            watched_workgroups=get(
+                WATCHED_WORKGROUPS, lambda v: _workgroups(WATCHED_WORKGROUPS, v), defaults.watched_workgroups
+            ),
+            schedule_minutes=get(
+                SCHEDULE_MINUTES, lambda v: _int(SCHEDULE_MINUTES, v, 1, 1440), defaults.schedule_minutes
+            ),
+            lookback_minutes=get(
+                LOOKBACK_MINUTES, lambda v: _int(LOOKBACK_MINUTES, v, 1, None), defaults.lookback_minutes
+            ),
+            idle_alert_minutes=get(
+                IDLE_ALERT_MINUTES, lambda v: _int(IDLE_ALERT_MINUTES, v, 0, None), defaults.idle_alert_minutes
+            ),
+            alert_email=get(ALERT_EMAIL, lambda v: _email(ALERT_EMAIL, v), defaults.alert_email),
+            price_per_dpu_hour=get(
+                PRICE_PER_DPU_HOUR, lambda v: _positive_float(PRICE_PER_DPU_HOUR, v), defaults.price_per_dpu_hour
+            ),
+            log_retention_days=get(
+                LOG_RETENTION_DAYS, lambda v: _retention(LOG_RETENTION_DAYS, v), defaults.log_retention_days
+            ),
+            reserved_concurrency=get(
+                RESERVED_CONCURRENCY,
+                lambda v: _int(RESERVED_CONCURRENCY, v, 1, MAX_RESERVED_CONCURRENCY),
+                defaults.reserved_concurrency,
+            ),
+            sweep_fanout=get(SWEEP_FANOUT, lambda v: _choice(SWEEP_FANOUT, v, FANOUT_MODES), defaults.sweep_fanout),
+            sweep_max_workers=get(
+                SWEEP_MAX_WORKERS, lambda v: _int(SWEEP_MAX_WORKERS, v, 1, 64), defaults.sweep_max_workers
+            ),
+            api_gateway_cloudwatch_role=get(
+                API_GATEWAY_CLOUDWATCH_ROLE,
+                lambda v: _bool(API_GATEWAY_CLOUDWATCH_ROLE, v),
+                defaults.api_gateway_cloudwatch_role,
+            ),
+        )
+        # The SQS event source needs a maximum concurrency of at least 2 (a Lambda limit), and
+        # it must stay below the reserved concurrency or throttled receives burn retries.
+        if config.sqs_fanout and config.reserved_concurrency < 3:
+            raise _fail(
+                RESERVED_CONCURRENCY,
+                "an integer from 3 to 1000 when sweepFanout is 'sqs'",
+                config.reserved_concurrency,
+            )
+        return config
