@@ -1,0 +1,49 @@
+"""The state table: what the monitor remembers between sweeps (last seen state, alerts sent)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra import constants
+
+# Exactly what the data access layer calls; no Scan and no Batch* (grant_read_write_data would
+# add both, plus ConditionCheckItem and DescribeTable).
+TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+)
+
+
+class StateTable(Construct):
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=constants.TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=constants.TABLE_SORT_KEY, type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute=constants.TABLE_TTL_ATTRIBUTE,
+            # A few writes per sweep: on-demand costs cents and never throttles a burst of alerts.
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # The AWS-managed key (aws/dynamodb), not a customer-managed one: the items are session
+            # ids, states and alert timestamps, read only by this account's function; the managed
+            # key still logs every use in CloudTrail, needs no key policy or grants, and costs
+            # nothing. A CMK would add $1/month and a key policy to maintain for no new control.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # Dedup state is rebuilt by the next sweeps; `make destroy` should leave nothing behind.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+    def grant_state_access(self, grantee: iam.IGrantable) -> None:
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[self.table.table_arn])
+        )
