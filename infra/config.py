@@ -4,6 +4,19 @@ The same key names are used in cdk.json, on the command line (``-c key=value``) 
 Values given with ``-c`` arrive as strings, so every parser also accepts the string form
 (``-c scheduleMinutes=10``, ``-c watchedWorkgroups=a,b`` or ``-c 'watchedWorkgroups=["a","b"]'``).
 
+Key                       Default   Allowed
+watchedWorkgroups         []        workgroup names [a-zA-Z0-9._-]{1,128}; [] = discover Spark workgroups
+scheduleMinutes           5         1..1440 (sweep interval)
+lookbackMinutes           15        >= 1 (how far back a sweep looks for ended sessions)
+idleAlertMinutes          0         >= 0 (alert on sessions idle this long; 0 = off)
+alertEmail                ""        an e-mail address subscribed to the alerts topic; empty = none
+pricePerDpuHour           0.35      > 0 (USD; varies by Region)
+logRetentionDays          30        a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, ... 3653
+reservedConcurrency       10        1..1000 (3..1000 with sweepFanout "sqs")
+sweepFanout               "inline"  "inline" | "sqs" (one SQS message per workgroup)
+sweepMaxWorkers           16        1..64 (threads per inline sweep)
+apiGatewayCloudWatchRole  false     true = this stack creates the account's API Gateway logging role
+
 This module imports nothing from aws_cdk so it stays fast to test.
 """
 

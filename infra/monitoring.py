@@ -104,7 +104,7 @@ class Monitoring(Construct):
             width=6,
         )
         dpu_hours = cw.GraphWidget(
-            title="DPU-hours seen",
+            title="DPU-hours of the sessions seen (per sweep)",
             left=[custom(constants.METRIC_DPU_HOURS_SEEN, cw.Stats.SUM, "DPU-hours")],
             width=6,
         )

@@ -1,0 +1,115 @@
+"""The configuration surface: cdk.json defaults, -c strings, and readable failures. No synth here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra import config as cfg
+from infra.config import ConfigError, MonitorConfig
+from tests.infra.support import CDK_JSON_CONTEXT
+
+
+def test_cdk_json_documents_every_key_with_the_code_defaults() -> None:
+    assert set(cfg.CONTEXT_KEYS) <= set(CDK_JSON_CONTEXT)
+    assert MonitorConfig.from_context(CDK_JSON_CONTEXT) == MonitorConfig()
+
+
+def test_missing_keys_take_the_documented_defaults() -> None:
+    config = MonitorConfig.from_context({})
+    assert config == MonitorConfig(
+        watched_workgroups=(),
+        schedule_minutes=5,
+        lookback_minutes=15,
+        idle_alert_minutes=0,
+        alert_email=None,
+        price_per_dpu_hour=0.35,
+        log_retention_days=30,
+        reserved_concurrency=10,
+        sweep_fanout="inline",
+        sweep_max_workers=16,
+        api_gateway_cloudwatch_role=False,
+    )
+    assert config.discovery and not config.sqs_fanout and config.log_retention_name == "ONE_MONTH"
+
+
+def test_accepts_a_lookup_function_like_try_get_context() -> None:
+    values = {"scheduleMinutes": 7}
+    assert MonitorConfig.from_context(values.get).schedule_minutes == 7
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "attribute", "expected"),
+    [
+        # `cdk synth -c key=value` passes strings.
+        ("scheduleMinutes", "10", "schedule_minutes", 10),
+        ("watchedWorkgroups", "primary, etl-prod", "watched_workgroups", ("primary", "etl-prod")),
+        ("watchedWorkgroups", '["a.b", "c_d"]', "watched_workgroups", ("a.b", "c_d")),
+        ("watchedWorkgroups", "", "watched_workgroups", ()),
+        ("watchedWorkgroups", ["x", "x"], "watched_workgroups", ("x",)),
+        ("pricePerDpuHour", "0.5", "price_per_dpu_hour", 0.5),
+        ("pricePerDpuHour", 1, "price_per_dpu_hour", 1.0),
+        ("logRetentionDays", "365", "log_retention_days", 365),
+        ("apiGatewayCloudWatchRole", "true", "api_gateway_cloudwatch_role", True),
+        ("alertEmail", " ops@example.com ", "alert_email", "ops@example.com"),
+        ("alertEmail", "", "alert_email", None),
+        ("sweepFanout", "sqs", "sweep_fanout", "sqs"),
+        ("idleAlertMinutes", 0, "idle_alert_minutes", 0),
+        ("sweepMaxWorkers", 64, "sweep_max_workers", 64),
+        ("scheduleMinutes", 1440, "schedule_minutes", 1440),
+    ],
+)
+def test_parses_values_and_their_string_forms(key: str, raw: Any, attribute: str, expected: Any) -> None:
+    assert getattr(MonitorConfig.from_context({key: raw}), attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "allowed"),
+    [
+        ("watchedWorkgroups", ["bad name!"], "[a-zA-Z0-9._-]{1,128}"),
+        ("watchedWorkgroups", ["x" * 129], "[a-zA-Z0-9._-]{1,128}"),
+        ("watchedWorkgroups", "[not json", "[a-zA-Z0-9._-]{1,128}"),
+        ("watchedWorkgroups", {"a": 1}, "[a-zA-Z0-9._-]{1,128}"),
+        ("scheduleMinutes", 0, "from 1 to 1440"),
+        ("scheduleMinutes", 1441, "from 1 to 1440"),
+        ("scheduleMinutes", "five", "from 1 to 1440"),
+        ("scheduleMinutes", True, "from 1 to 1440"),
+        ("scheduleMinutes", 2.5, "from 1 to 1440"),
+        ("lookbackMinutes", 0, ">= 1"),
+        ("idleAlertMinutes", -1, ">= 0"),
+        ("alertEmail", "not-an-address", "e-mail address"),
+        ("pricePerDpuHour", 0, "> 0"),
+        ("pricePerDpuHour", "nan", "> 0"),
+        ("pricePerDpuHour", "cheap", "> 0"),
+        ("logRetentionDays", 31, "one of 1, 3, 5, 7, 14, 30"),
+        ("logRetentionDays", 0, "one of 1, 3, 5, 7, 14, 30"),
+        ("reservedConcurrency", 0, "from 1 to 1000"),
+        ("sweepFanout", "kafka", "one of 'inline', 'sqs'"),
+        ("sweepMaxWorkers", 65, "from 1 to 64"),
+        ("sweepMaxWorkers", 0, "from 1 to 64"),
+        ("apiGatewayCloudWatchRole", "yes", "true or false"),
+    ],
+)
+def test_bad_values_raise_one_readable_line(key: str, raw: Any, allowed: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        MonitorConfig.from_context({key: raw})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"'{key}'" in message
+    assert allowed in message
+
+
+def test_sqs_fanout_needs_room_for_its_maximum_concurrency() -> None:
+    with pytest.raises(ConfigError, match="'reservedConcurrency' must be an integer from 3 to 1000 when sweepFanout"):
+        MonitorConfig.from_context({"sweepFanout": "sqs", "reservedConcurrency": 2})
+    assert MonitorConfig.from_context({"sweepFanout": "inline", "reservedConcurrency": 1}).reserved_concurrency == 1
+
+
+def test_config_error_is_a_value_error_with_a_stable_name() -> None:
+    assert issubclass(ConfigError, ValueError) and ConfigError.__name__ == "ConfigError"
+
+
+def test_config_is_immutable() -> None:
+    with pytest.raises(AttributeError):
+        MonitorConfig().schedule_minutes = 1  # type: ignore[misc]
