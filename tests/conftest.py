@@ -30,7 +30,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from session_monitor.integration import clients
 
     # Two attempts with no adaptive rate limiting: retries still happen (tests count them), fast.
-    monkeypatch.setattr(clients, "CLIENT_CONFIG", Config(retries={"mode": "standard", "max_attempts": 2},
+    monkeypatch.setattr(clients, "CLIENT_CONFIG", Config(retries={"mode": "standard", "total_max_attempts": 2},
                                                          connect_timeout=2, read_timeout=5))
     config.settings.cache_clear()
     clients.reset()
@@ -117,3 +117,33 @@ def context():
     from tests.helpers import LambdaContext
 
     return LambdaContext()
+
+
+@dataclass
+class EmulatedAthena:
+    """The project's Athena emulator served on loopback, reached through AWS_ENDPOINT_URL_ATHENA."""
+
+    emulator: Any
+    server: Any
+
+    @property
+    def clock(self):
+        return self.emulator.clock
+
+    @property
+    def calls(self):
+        return self.emulator.calls
+
+
+@pytest.fixture
+def emulated_athena(alerts: Alerts, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedAthena]:
+    """Athena over real HTTP (moto leaves 127.0.0.1 alone), so botocore's retries really run."""
+    from local_mode.athena_emulator import FIXED_START, AthenaEmulator, Clock, EmulatorServer
+    from session_monitor.integration import clients
+
+    emulator = AthenaEmulator(Clock(FIXED_START))
+    with EmulatorServer(emulator) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", server.endpoint_url)
+        clients.reset()
+        yield EmulatedAthena(emulator, server)
+    assert emulator.shape_errors == []

@@ -49,8 +49,14 @@ def check_session(session_id: object, *, raise_on_alert_failure: bool = True) ->
     return session
 
 
-def notify_once(alert: Alert) -> bool:
-    """Publish ``alert`` unless it was already sent; True if this call published it.
+SENT_NOW, ALREADY_SENT, IN_FLIGHT = "sent", "already_sent", "in_flight"
+
+
+def notify_once(alert: Alert, now: int | None = None) -> str:
+    """Publish ``alert`` unless it was already sent.
+
+    Returns SENT_NOW (this call published it), ALREADY_SENT (sent or suppressed before), or
+    IN_FLIGHT (another look holds the claim: not done yet, so a later look must try again).
 
     Order that loses nothing: claim (short lease) -> publish -> record SENT. If SNS refuses, the
     claim is released and the error raised, so the caller's retry publishes. If the process dies
@@ -59,12 +65,12 @@ def notify_once(alert: Alert) -> bool:
     """
     topic_arn, table = settings().require_alerting()
     session_id, state = alert.session.session_id, alert.state
-    now = int(time.time())
-    token = state_store.claim_alert(table, session_id, state, now, ALERT_LEASE_SECONDS,
-                                    settings().alert_record_ttl_days * 86_400)
+    now = int(time.time()) if now is None else now
+    token, holder = state_store.claim_alert(table, session_id, state, now, ALERT_LEASE_SECONDS,
+                                            settings().alert_record_ttl_days * 86_400)
     if token is None:
-        logger.debug("alert already sent or in flight", extra={"alert_id": alert.alert_id})
-        return False
+        logger.debug("alert not claimed", extra={"alert_id": alert.alert_id, "holder": holder})
+        return IN_FLIGHT if holder == state_store.PENDING else ALREADY_SENT
     try:
         message_id = sns.publish_alert(topic_arn, alerting.subject(alert), alerting.body_json(alert),
                                        alerting.message_attributes(alert))
@@ -74,11 +80,11 @@ def notify_once(alert: Alert) -> bool:
         except StateStoreUnavailable:
             pass  # the lease runs out on its own
         raise
-    state_store.confirm_alert(table, session_id, state, token, message_id, int(time.time()))
+    state_store.confirm_alert(table, session_id, state, token, message_id, now)
     count("AlertsPublished")
     logger.info("alert published", extra={"alert_id": alert.alert_id, "severity": alert.severity,
                                           "message_id": message_id})
-    return True
+    return SENT_NOW
 
 
 def list_workgroup_sessions(workgroup: object, next_token: object = None, max_results: object = 50) -> dict[str, Any]:

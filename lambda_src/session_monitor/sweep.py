@@ -141,7 +141,11 @@ class _WorkgroupSweep:
             return session, alerted
         if self._too_old_to_alert(session, alert.state):
             self._suppress(session_id, alert.state)
-        elif monitor.notify_once(alert):
+            return session, alerted | {alert.state}
+        outcome = monitor.notify_once(alert, int(self.now.timestamp()))
+        if outcome == monitor.IN_FLIGHT:
+            return session, alerted  # not ours to record: the next sweep looks again
+        if outcome == monitor.SENT_NOW:
             with self.report._lock:
                 self.report.alerts_sent.append(alert.alert_id)
         return session, alerted | {alert.state}

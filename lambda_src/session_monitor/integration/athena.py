@@ -81,15 +81,18 @@ def list_sessions(workgroup: str, next_token: str | None = None, max_results: in
 def list_spark_workgroups() -> list[str]:
     """Names of the enabled workgroups whose engine is Spark (for sweeps with no configured list)."""
     names: list[str] = []
-    paginator = clients.client("athena").get_paginator("list_work_groups")
 
     def collect() -> list[str]:
-        for page in paginator.paginate():
+        kwargs: dict[str, Any] = {"MaxResults": 50}
+        while True:  # boto3 has no paginator for ListWorkGroups either
+            page = clients.client("athena").list_work_groups(**kwargs)
             for workgroup in page.get("WorkGroups", []):
                 engine = workgroup.get("EngineVersion", {})
                 version = engine.get("EffectiveEngineVersion") or engine.get("SelectedEngineVersion") or ""
                 if workgroup.get("State", "ENABLED") == "ENABLED" and version.startswith(SPARK_ENGINE_PREFIX):
                     names.append(workgroup["Name"])
-        return names
+            if not page.get("NextToken"):
+                return names
+            kwargs["NextToken"] = page["NextToken"]
 
     return _call(collect, lambda _error: AthenaUnavailable("could not list workgroups"))

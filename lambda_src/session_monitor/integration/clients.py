@@ -16,7 +16,7 @@ from botocore.config import Config
 # the API; 4 attempts in all. Timeouts are short enough that a dead endpoint fails an API call
 # well inside API Gateway's 29 s integration timeout.
 CLIENT_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 4},
+    retries={"mode": "adaptive", "total_max_attempts": 4},
     connect_timeout=2,
     read_timeout=5,
     tcp_keepalive=True,

@@ -41,27 +41,39 @@ def _conditional(call) -> bool:
         raise StateStoreUnavailable("the state table could not be reached") from None
 
 
-def claim_alert(table: str, session_id: str, state: str, now: int, lease_seconds: int, ttl_seconds: int) -> str | None:
-    """Take the right to publish one alert; return a claim token, or None if it is sent or in flight.
+def claim_alert(table: str, session_id: str, state: str, now: int, lease_seconds: int,
+                ttl_seconds: int) -> tuple[str | None, str | None]:
+    """Take the right to publish one alert.
 
+    Returns ``(token, None)`` when claimed, else ``(None, status)`` with the status of the record
+    that holds it: SENT or SUPPRESSED (done), or PENDING (another look holds an unexpired lease).
     A claim whose lease ran out (its holder died before SNS answered, or between SNS and
     ``confirm_alert``) can be taken again, so a crash delays an alert but never loses it.
     """
     token = uuid.uuid4().hex
-    claimed = _conditional(lambda: clients.client("dynamodb").put_item(
-        TableName=table,
-        Item={
-            **_alert_key(session_id, state),
-            "status": {"S": PENDING},
-            "claim": {"S": token},
-            "lease_until": {"N": str(now + lease_seconds)},
-            "expires_at": {"N": str(now + ttl_seconds)},
-        },
-        ConditionExpression="attribute_not_exists(pk) OR (#status = :pending AND lease_until < :now)",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":pending": {"S": PENDING}, ":now": {"N": str(now)}},
-    ))
-    return token if claimed else None
+    try:
+        clients.client("dynamodb").put_item(
+            TableName=table,
+            Item={
+                **_alert_key(session_id, state),
+                "status": {"S": PENDING},
+                "claim": {"S": token},
+                "lease_until": {"N": str(now + lease_seconds)},
+                "expires_at": {"N": str(now + ttl_seconds)},
+            },
+            ConditionExpression="attribute_not_exists(pk) OR (#status = :pending AND lease_until < :now)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":pending": {"S": PENDING}, ":now": {"N": str(now)}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            holder = error.response.get("Item", {}).get("status", {}).get("S", PENDING)
+            return None, holder
+        raise StateStoreUnavailable("the state table refused a write") from None
+    except BotoCoreError:
+        raise StateStoreUnavailable("the state table could not be reached") from None
+    return token, None
 
 
 def confirm_alert(table: str, session_id: str, state: str, token: str, message_id: str, now: int) -> bool:
