@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test unit integration infra bench synth deploy destroy run demo clean
+.PHONY: dev test unit integration infra bench bootstrap synth deploy destroy run demo clean
 
 $(STAMP):
 	python3 -m venv $(VENV)
@@ -27,6 +27,22 @@ integration: $(STAMP)
 
 infra: $(STAMP)
 	$(PY) -m pytest tests/infra
+
+# The CDK CLI, pinned, from npm (needs Node; nothing global is installed).
+CDK := npx --yes aws-cdk@2.1148.1
+CDK_ARGS ?=
+
+bootstrap: $(STAMP)  ## once per account and Region, before the first deploy
+	$(CDK) bootstrap $(CDK_ARGS)
+
+synth: $(STAMP)  ## template into cdk.out/; fails on any unacknowledged cdk-nag finding
+	$(CDK) synth --quiet $(CDK_ARGS)
+
+deploy: $(STAMP)  ## to the account/Region of your AWS credentials, e.g. CDK_ARGS="-c alertEmail=ops@example.com"
+	$(CDK) deploy $(CDK_ARGS)
+
+destroy: $(STAMP)
+	$(CDK) destroy --force $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache .hypothesis

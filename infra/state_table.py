@@ -9,10 +9,12 @@ from constructs import Construct
 
 from infra import constants
 
-# Exactly what the data access layer calls; no Scan and no Batch* (grant_read_write_data would
-# add both, plus ConditionCheckItem and DescribeTable).
+# Exactly what lambda_src/session_monitor/integration/state_store.py calls: conditional
+# Put/Update/Delete for alert claims, Query and BatchWriteItem for the sweep's per-workgroup view.
+# No Scan, no GetItem, no BatchGetItem (grant_read_write_data would add them, plus
+# ConditionCheckItem and DescribeTable).
 TABLE_ACTIONS = (
-    "dynamodb:GetItem",
+    "dynamodb:BatchWriteItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",

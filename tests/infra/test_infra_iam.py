@@ -65,8 +65,8 @@ def test_dynamodb_actions_are_exactly_the_five_on_the_state_table(variant: Synth
     dynamo = [s for s in variant.policy_statements() if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
     assert len(dynamo) == 1
     assert sorted(as_list(dynamo[0]["Action"])) == [
+        "dynamodb:BatchWriteItem",
         "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
         "dynamodb:UpdateItem",
@@ -113,3 +113,16 @@ def test_fanout_may_only_send_to_its_work_queue(configured: Synthesized, discove
     # The other SendMessage grant is the async on-failure destination.
     assert len(granted(configured, "sqs:SendMessage")) == 2
     assert len(granted(discovery, "sqs:SendMessage")) == 1
+
+
+def test_the_granted_table_actions_are_exactly_the_calls_the_function_makes() -> None:
+    """Least privilege that cannot drift: read the adapter's DynamoDB calls from its source."""
+    import re
+    from pathlib import Path
+
+    from infra.state_table import TABLE_ACTIONS
+
+    source = Path("lambda_src/session_monitor/integration/state_store.py").read_text()
+    calls = set(re.findall(r'client\("dynamodb"\)\.(\w+)\(', source))
+    as_actions = {"dynamodb:" + "".join(part.title() for part in call.split("_")) for call in calls}
+    assert as_actions == set(TABLE_ACTIONS)
