@@ -6,7 +6,9 @@ by scheduled sweeps or direct invocations.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from typing import Annotated, Any, Optional
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -61,7 +63,13 @@ def _responses(model: type, description: str) -> dict[int | str, Any]:
 def get_session(
     session_id: Annotated[str, Path(min_length=1, max_length=SESSION_ID_MAX_LENGTH, description="Athena SessionId")],
 ) -> Session:
-    return monitor.check_session(session_id, raise_on_alert_failure=False)
+    # API Gateway's own extraction of {session_id} is authoritative (see _routable).
+    real_id = (app.current_event.path_parameters or {}).get("session_id", session_id)
+    return monitor.check_session(real_id, raise_on_alert_failure=False)
+
+
+def _session_response(session: Session) -> Response:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=session.to_dict())
 
 
 @app.get("/sessions", summary="List a workgroup's sessions, a page at a time",
@@ -103,10 +111,67 @@ def _unexpected_error(error: Exception) -> Response:
     return _error(500, {"error": "InternalError", "message": "internal error", "retryable": True})
 
 
+SESSION_PATH_PREFIX = "/sessions/"
+
+
 @app.not_found
 def _no_route(_not_found: Exception) -> Response:
     return _error(404, {"error": "RouteNotFound", "message": "no such route", "retryable": False})
 
 
+
+# The characters the resolver's <param> pattern accepts (Powertools' _SAFE_URI, _UNSAFE_URI, \w).
+_ROUTABLE_ID = re.compile(r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+")
+
+
+def _routable(event: dict[str, Any]) -> dict[str, Any]:
+    """A SessionId may hold any character (the model has no pattern), but the resolver's path
+    parameters stop at '/', '?', control and symbol characters, and its pattern's '$' also matches
+    before a trailing newline ("/sessions/\n" would reach the list route). For such ids, route on a
+    placeholder and keep the id in pathParameters, where API Gateway put it: no valid id is refused."""
+    path = event.get("path")
+    if not isinstance(path, str) or not path.startswith(SESSION_PATH_PREFIX) or len(path) == len(SESSION_PATH_PREFIX):
+        return event
+    raw_id = path[len(SESSION_PATH_PREFIX):]
+    if _ROUTABLE_ID.fullmatch(raw_id):
+        return event
+    parameters = event.get("pathParameters") if isinstance(event.get("pathParameters"), dict) else {}
+    return {**event, "path": SESSION_PATH_PREFIX + "_",
+            "pathParameters": {**parameters, "session_id": parameters.get("session_id") or raw_id}}
+
+
+# REST proxy event members and the types API Gateway sends them as (None where it may send null).
+_EVENT_SHAPE: dict[str, tuple[type, ...]] = {
+    "path": (str,), "httpMethod": (str,), "requestContext": (dict,), "headers": (dict, type(None)),
+    "multiValueHeaders": (dict, type(None)), "queryStringParameters": (dict, type(None)),
+    "multiValueQueryStringParameters": (dict, type(None)), "pathParameters": (dict, type(None)),
+    "body": (str, type(None)),
+}
+
+
+_STRING_MAPS = ("headers", "queryStringParameters", "pathParameters")
+_STRING_LIST_MAPS = ("multiValueHeaders", "multiValueQueryStringParameters")
+
+
+def _well_formed(event: dict[str, Any]) -> bool:
+    if not all(isinstance(event.get(key), kinds) for key, kinds in _EVENT_SHAPE.items()):
+        return False
+    if not all(isinstance(v, str) for key in _STRING_MAPS for v in (event.get(key) or {}).values()):
+        return False
+    return all(isinstance(values, list) and all(isinstance(v, str) for v in values)
+               for key in _STRING_LIST_MAPS for values in (event.get(key) or {}).values())
+
+
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    """Resolve one REST proxy event; an event API Gateway would never send gets a 400."""
+    if not _well_formed(event):
+        count_error("MalformedRequest")
+        logger.warning("malformed API Gateway event", extra={"keys": sorted(map(str, event))[:20]})
+        return {
+            "statusCode": 400,
+            "multiValueHeaders": {"Content-Type": ["application/json"]},
+            "body": json.dumps({"error": "MalformedRequest", "message": "not a valid API Gateway REST proxy event",
+                                "retryable": False}),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(_routable(event), context)
