@@ -1,0 +1,156 @@
+"""Faults in every dependency: the outcome a user relies on, for each one.
+
+Athena over real HTTP (the emulator's fault injection), SNS/SQS/DynamoDB in moto.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from session_monitor import errors, sweep
+from session_monitor.entry import handler
+from tests.helpers import api_event, load_event
+from tests.integration.test_sweep import _ClockedDatetime
+
+
+@pytest.fixture
+def etl(emulated_athena, monkeypatch):
+    from session_monitor import config
+
+    emulated_athena.emulator.add_workgroup("etl")
+    monkeypatch.setenv("WATCHED_WORKGROUPS", "etl")
+    config.settings.cache_clear()
+    monkeypatch.setattr(sweep, "datetime", _ClockedDatetime(emulated_athena.clock))
+    return emulated_athena
+
+
+def test_a_slow_athena_is_a_504_not_a_hang(etl, context, monkeypatch):
+    from session_monitor.integration import clients
+
+    monkeypatch.setattr(clients, "CLIENT_CONFIG", Config(retries={"mode": "standard", "total_max_attempts": 1},
+                                                         connect_timeout=1, read_timeout=0.5))
+    clients.reset()
+    sid = etl.emulator.start_session("etl")
+    etl.emulator.inject_fault(session_id=sid, operation="GetSession", kind="slow", delay_seconds=1.5, times=None)
+    response = handler(api_event(f"/sessions/{sid}"), context)
+    assert response["statusCode"] == 504
+    assert json.loads(response["body"])["error"] == "AthenaTimeout"
+
+
+def test_a_throttling_storm_during_a_sweep_fails_only_that_work_and_it_is_redone(etl, alerts, context):
+    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "IDLE", None), (100, "FAILED", "boom")])
+    etl.clock.advance(60)
+    handler(load_event("scheduled_event.json"), context)
+    etl.clock.advance(60)
+    etl.emulator.inject_fault(session_id=sid, operation="GetSession", kind="throttle", times=None)
+    with pytest.raises(errors.SweepIncomplete, match="AthenaThrottled"):
+        handler(load_event("scheduled_event.json"), context)
+    assert alerts.received() == []
+    etl.emulator.clear_faults()
+    handler(load_event("scheduled_event.json"), context)
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [f"{sid}#FAILED"]
+
+
+def test_a_dynamodb_outage_fails_the_direct_check_and_loses_nothing(etl, alerts, context, monkeypatch):
+    from session_monitor import config
+
+    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x")])
+    etl.clock.advance(60)
+    monkeypatch.setenv("STATE_TABLE_NAME", "table-that-is-down")
+    config.settings.cache_clear()
+    with pytest.raises(errors.StateStoreUnavailable):
+        handler({"SessionId": sid}, context)
+    assert alerts.received() == []  # nothing published without a claim
+    # the API still answers the state, and says nothing it cannot guarantee
+    response = handler(api_event(f"/sessions/{sid}"), context)
+    assert response["statusCode"] == 200
+
+    monkeypatch.setenv("STATE_TABLE_NAME", alerts.table)
+    config.settings.cache_clear()
+    handler({"SessionId": sid}, context)  # the retry
+    handler({"SessionId": sid}, context)
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [f"{sid}#DEGRADED"]
+
+
+def test_overlapping_sweeps_and_concurrent_api_requests_alert_each_change_once(etl, alerts, context):
+    """Load on loopback, bounded: 3 overlapping sweeps and 24 concurrent API reads of the same
+    failing sessions. Every (session, state) is alerted exactly once."""
+    failing = [etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x"), (40, "FAILED", "y")])
+               for _ in range(6)]
+    for _ in range(20):
+        etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "BUSY", None)])
+    etl.clock.advance(30)
+    handler(load_event("scheduled_event.json"), context)  # sees DEGRADED
+    etl.clock.advance(30)
+    start = threading.Barrier(27)
+
+    def sweep_once(_):
+        start.wait()
+        try:
+            return handler(load_event("scheduled_event.json"), context)
+        except errors.SweepIncomplete:
+            return None
+
+    def read(index):
+        start.wait()
+        return handler(api_event(f"/sessions/{failing[index % 6]}"), context)["statusCode"]
+
+    with ThreadPoolExecutor(27) as pool:
+        sweeps = [pool.submit(sweep_once, i) for i in range(3)]
+        reads = [pool.submit(read, i) for i in range(24)]
+        statuses = [r.result() for r in reads]
+        [s.result() for s in sweeps]
+    handler(load_event("scheduled_event.json"), context)  # whatever was in flight is settled
+    assert statuses == [200] * 24
+    received = sorted(a["attributes"]["alert_id"] for a in alerts.received())
+    assert received == sorted([f"{s}#DEGRADED" for s in failing] + [f"{s}#FAILED" for s in failing])
+
+
+def test_logs_at_info_hold_no_credentials_role_arns_keys_or_raw_responses(etl, alerts, context, caplog):
+    from session_monitor.observability import logger
+
+    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "Spark driver crashed")])
+    etl.clock.advance(60)
+    with caplog.at_level("INFO"):
+        handler(load_event("scheduled_event.json"), context)
+        handler(api_event(f"/sessions/{sid}"), context)
+        handler(api_event("/sessions/" + "x" * 300), context)
+        etl.emulator.inject_fault(operation="GetSession", kind="internal", times=None)
+        handler(api_event(f"/sessions/{sid}"), context)
+    text = "\n".join(logger.registered_formatter.format(r) for r in caplog.records if r.levelno >= 20)
+    assert sid in text  # the logs are useful...
+    for secret in ("testing", "AWS_SECRET", "arn:aws:iam::", ":role/", "arn:aws:kms", "ExecutionRole",
+                   "SessionConfiguration", "EngineConfiguration", "DpuExecutionInMillis"):
+        assert secret not in text, secret  # ...and hold nothing sensitive or raw
+
+
+def test_error_bodies_never_echo_aws_exception_text(etl, context):
+    etl.emulator.inject_fault(operation="GetSession", kind="internal", times=None)
+    response = handler(api_event("/sessions/whatever"), context)
+    assert response["statusCode"] == 502
+    assert json.loads(response["body"]) == {"error": "AthenaUnavailable",
+                                            "message": "Athena had an internal error; retry later", "retryable": True}
+
+
+def test_the_subscribed_queue_sees_filterable_attributes(etl, alerts, context):
+    """A subscriber filtering on severity gets only what it asked for (SNS filter policy in moto)."""
+    sns = boto3.client("sns", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="critical-only")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=alerts.topic_arn, Protocol="sqs", Endpoint=arn,
+                  Attributes={"FilterPolicy": json.dumps({"severity": ["critical"]})})
+    degraded = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x")])
+    failed = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "y")])
+    etl.clock.advance(60)
+    handler({"SessionId": degraded}, context)
+    handler({"SessionId": failed}, context)
+    bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in
+              sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
+    assert [b["session_id"] for b in bodies] == [failed]
