@@ -1,0 +1,460 @@
+"""The whole monitor on this machine, with no AWS account: ``python -m local_mode.runner``.
+
+moto server (SNS, SQS, DynamoDB) and the Athena emulator run on 127.0.0.1; the function's
+environment is set as the stack sets it, pointing AWS_ENDPOINT_URL at moto and
+AWS_ENDPOINT_URL_ATHENA at the emulator, before the function is imported. Three seeded sessions
+play out scripted lifecycles on the emulator's clock; every tick advances that clock and fires
+the schedule: a real EventBridge "Scheduled Event" through ``session_monitor.entry.handler``.
+State changes and the alerts read back from a queue subscribed to the alerts topic are printed
+as they happen. The function's API (and Swagger UI) is served on 127.0.0.1 meanwhile.
+
+``--once`` plays the scenario to its end without waiting, checks that the alerts received are
+exactly those the lifecycles imply, makes one HTTP request to the API, and exits 0 or 1.
+
+Clocks: the emulator's clock runs ahead of real time (30 emulated seconds per tick), but the
+sweep takes "now" from ``datetime.now()`` when the schedule invokes it. So that idle durations
+and the look-back window are measured on the same clock as the sessions' timestamps, the sweep
+module's clock is the emulator's while the runner runs (``sweep_clock``); everything else in the
+invocation (routing, Powertools decorators, Athena, SNS, DynamoDB calls) is the Lambda's path.
+An emulator clock that followed real time instead would make the idle alert (whole minutes)
+take minutes to show, and ``--once`` too slow for a test.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterator, TextIO
+
+from local_mode.api_server import ApiServer, ensure_function_importable, invoke
+from local_mode.athena_emulator import AthenaEmulator, Clock, EmulatorServer
+from local_mode.moto_server import (ACCOUNT_ID, DUMMY_CREDENTIALS, REGION, AlertingResources, MotoServer,
+                                   aws_client, create_alerting_resources, receive_alerts)
+
+__all__ = ["SCENARIO", "LocalStack", "SeededSession", "alert_problems", "apply_environment",
+           "function_environment", "main", "scheduled_event", "sweep_clock"]
+
+DEFAULT_PORT = 8080
+STEP_SECONDS = 30          # emulated seconds per tick
+SCENARIO_SECONDS = 300     # the scripted lifecycles are over by then
+IDLE_ALERT_MINUTES = 3     # longer than any idle spell of the busy sessions, shorter than the forgotten one's
+LOOKBACK_MINUTES = 15      # cdk.json's default
+DEGRADED_REASON = "emulated: no healthy coordinator"
+FAILED_REASON = "emulated: the coordinator did not recover"
+
+
+@dataclass(frozen=True)
+class SeededSession:
+    """A session the runner starts, its emulator script and the alerts its lifecycle implies."""
+
+    workgroup: str
+    description: str
+    script: tuple[tuple[int, str, str | None], ...]  # (seconds after start, state, reason)
+    expected_alerts: tuple[tuple[str, str], ...]      # (state, severity)
+
+    @property
+    def story(self) -> str:
+        return " -> ".join(["CREATING", *(state for _, state, _ in self.script)])
+
+
+SCENARIO = (
+    SeededSession("etl-nightly", "nightly ETL notebook",
+                  ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None), (180, "IDLE", None),
+                   (240, "TERMINATING", None), (270, "TERMINATED", "Session was terminated per request")),
+                  (("TERMINATED", "info"),)),
+    SeededSession("ml-training", "feature training job",
+                  ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None), (150, "DEGRADED", DEGRADED_REASON),
+                   (240, "FAILED", FAILED_REASON)),
+                  (("DEGRADED", "warning"), ("FAILED", "critical"))),
+    SeededSession("notebooks", "ad-hoc analysis, left open",
+                  ((30, "CREATED", None), (60, "IDLE", None)),
+                  (("IDLE", "warning"),)),
+)
+WORKGROUPS = tuple(dict.fromkeys(s.workgroup for s in SCENARIO))
+
+
+def function_environment(moto_url: str, athena_url: str, resources: AlertingResources,
+                         workgroups: tuple[str, ...] = WORKGROUPS) -> dict[str, str]:
+    """The function's environment: the stack's variables (infra/function.py) plus local endpoints."""
+    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1,localhost"]))
+    return {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL_ATHENA": athena_url,
+        "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": DUMMY_CREDENTIALS["aws_session_token"],
+        "AWS_REGION": REGION,          # Lambda sets both
+        "AWS_DEFAULT_REGION": REGION,
+        **resources.environment(),     # ALERTS_TOPIC_ARN, STATE_TABLE_NAME
+        "WATCHED_WORKGROUPS": ",".join(workgroups),
+        "PRICE_PER_DPU_HOUR": "0.35",
+        "LOOKBACK_MINUTES": str(LOOKBACK_MINUTES),
+        "IDLE_ALERT_MINUTES": str(IDLE_ALERT_MINUTES),
+        "SWEEP_MAX_WORKERS": "16",
+        "POWERTOOLS_SERVICE_NAME": "athena-session-monitor",
+        "POWERTOOLS_METRICS_NAMESPACE": "AthenaSessionMonitor",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        "ENABLE_SWAGGER_UI": "true",          # local only: the deployed API has no /swagger
+        "NO_PROXY": no_proxy, "no_proxy": no_proxy,
+    }
+
+
+def apply_environment(env: dict[str, str]) -> None:
+    """Set ``env`` in os.environ and drop what could send a call elsewhere (a profile, other endpoints)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL_") or name in (
+                "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "SWEEP_QUEUE_URL"):
+            del os.environ[name]
+    os.environ.update(env)
+
+
+class LocalStack:
+    """moto server + alerting resources + the Athena emulator (with the scenario's workgroups)."""
+
+    def __init__(self, clock: Clock | None = None, workgroups: tuple[str, ...] = WORKGROUPS):
+        self.emulator = AthenaEmulator(clock or Clock())
+        for name in workgroups:
+            self.emulator.add_workgroup(name, description=f"local mode: {name}")
+        self.workgroups = workgroups
+        self.moto = MotoServer()
+        self.athena = EmulatorServer(self.emulator)
+        self.resources: AlertingResources | None = None
+
+    def start(self) -> "LocalStack":
+        self.moto.start()
+        try:
+            self.athena.start()
+            self.resources = create_alerting_resources(self.moto.endpoint_url)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.athena.stop()
+        self.moto.stop()
+
+    def environment(self) -> dict[str, str]:
+        assert self.resources is not None, "start() first"
+        return function_environment(self.moto.endpoint_url, self.athena.endpoint_url, self.resources,
+                                    self.workgroups)
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def sweep_clock(clock: Clock) -> Iterator[None]:
+    """Make the sweep's "now" the emulator's clock (see the module docstring for why)."""
+    from session_monitor import sweep
+
+    if getattr(sweep, "datetime", None) is not datetime:
+        raise RuntimeError("session_monitor.sweep no longer takes now from datetime.now(): update sweep_clock")
+
+    class EmulatedDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            now = clock.now()
+            return now.astimezone(tz) if tz is not None else now.replace(tzinfo=None)
+
+    original = sweep.datetime
+    sweep.datetime = EmulatedDatetime  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        sweep.datetime = original  # type: ignore[misc]
+
+
+def scheduled_event(now: datetime, rule: str = "athena-session-monitor-sweep") -> dict[str, Any]:
+    """An EventBridge "Scheduled Event" (tests/events/scheduled_event.json) with a fresh id and time."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule}"],
+        "detail": {},
+    }
+
+
+class Runner:
+    """Seeds the scenario, ticks the clock and the schedule, and tells what happens."""
+
+    def __init__(self, stack: LocalStack, out: TextIO, *, step_seconds: int, show_json: bool):
+        self.stack, self.out = stack, out
+        self.clock = stack.emulator.clock
+        self.step_seconds, self.show_json = step_seconds, show_json
+        self.seeded: dict[str, SeededSession] = {}
+        self.states: dict[str, tuple[str, str]] = {}  # session id -> (workgroup, last state printed)
+        self.alerts: list[dict[str, Any]] = []
+        self.sweep_errors: list[str] = []
+        self.sqs = aws_client("sqs", stack.moto.endpoint_url)
+        self.dynamodb = aws_client("dynamodb", stack.moto.endpoint_url)
+
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def seed(self) -> None:
+        for seeded in SCENARIO:
+            session_id = self.stack.emulator.start_session(
+                seeded.workgroup, description=seeded.description, script=list(seeded.script))
+            self.seeded[session_id] = seeded
+
+    def tick(self, advance: bool = True) -> None:
+        if advance:
+            self.clock.advance(self.step_seconds)
+        self._print_state_changes()
+        now = self.clock.now()
+        try:
+            invoke(scheduled_event(now))
+        except Exception as error:  # SweepIncomplete and friends: Lambda would retry; we say so
+            self.sweep_errors.append(f"{type(error).__name__}: {error}")
+            self.say(f"{now:%H:%M:%S}  sweep    failed: {type(error).__name__}: {error}")
+        self._print_alerts(now)
+        self._print_state_changes(discover=True)
+
+    def _known_sessions(self) -> set[str]:
+        """Seeded sessions plus those the monitor has in its state table (started by you, say)."""
+        known = set(self.seeded) | set(self.states)
+        table = self.stack.resources.table_name  # type: ignore[union-attr]
+        for workgroup in self.stack.workgroups:
+            items = self.dynamodb.query(
+                TableName=table, KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"WORKGROUP#{workgroup}"}})["Items"]
+            known.update(item["sk"]["S"].removeprefix("SESSION#") for item in items)
+        return known
+
+    def _print_state_changes(self, discover: bool = False) -> None:
+        known = self._known_sessions() if discover else set(self.seeded) | set(self.states)
+        order = list(dict.fromkeys([*self.seeded, *self.states]))  # seeding order, then discovery order
+        for session_id in sorted(known, key=lambda sid: (order.index(sid) if sid in order else len(order), sid)):
+            try:
+                answer = self.stack.emulator.get_session(session_id)  # the Python API: no fault, no count
+            except Exception:
+                continue
+            workgroup, state = answer["WorkGroup"], answer["Status"]["State"]
+            previous = self.states.get(session_id, (workgroup, "new"))[1]
+            if state != previous:
+                self.states[session_id] = (workgroup, state)
+                at = answer["Status"].get("LastModifiedDateTime") or self.clock.now()
+                reason = answer["Status"].get("StateChangeReason")
+                suffix = f'  "{reason}"' if reason and state in ("DEGRADED", "FAILED", "TERMINATED") else ""
+                self.say(f"{at:%H:%M:%S}  session  {workgroup:<12} {session_id[:8]}  {previous} -> {state}{suffix}")
+
+    def _print_alerts(self, now: datetime) -> None:
+        order = list(dict.fromkeys([*self.seeded, *self.states]))
+        batch = receive_alerts(self.stack.resources, self.sqs)  # type: ignore[arg-type]
+        # SNS and SQS keep no order between sessions: print a tick's alerts in seeding order.
+        batch.sort(key=lambda a: (order.index(a["attributes"].get("session_id")) if a["attributes"].get("session_id") in order
+                                  else len(order), a["attributes"].get("state", "")))
+        for alert in batch:
+            self.alerts.append(alert)
+            attributes = alert["attributes"]
+            self.say(f"{now:%H:%M:%S}  ALERT    {attributes.get('workgroup', '?'):<12} "
+                     f"{attributes.get('session_id', '?')[:8]}  {attributes.get('severity', '?'):<8} "
+                     f"{attributes.get('state', '?'):<10} {alert['subject']}")
+            if self.show_json:
+                self.say(json.dumps(alert["body"], indent=2, sort_keys=True))
+
+    def check_alerts(self) -> list[str]:
+        """What is wrong with the alerts received and the sweeps (empty: nothing)."""
+        return alert_problems(self.seeded, self.alerts) + [f"a sweep failed: {e}" for e in self.sweep_errors]
+
+    def close(self) -> None:
+        self.sqs.close()
+        self.dynamodb.close()
+
+
+def alert_problems(seeded: dict[str, SeededSession], alerts: list[dict[str, Any]]) -> list[str]:
+    """Missing and unexpected alerts, compared with what the seeded lifecycles imply, one line each."""
+    expected = Counter((sid, state, severity) for sid, session in seeded.items()
+                       for state, severity in session.expected_alerts)
+    received = Counter((a["attributes"].get("session_id"), a["attributes"].get("state"),
+                        a["attributes"].get("severity")) for a in alerts)
+
+    def label(session_id: str | None) -> str:
+        session = seeded.get(session_id or "")
+        return f"{session.workgroup}/{session_id}" if session else str(session_id)
+
+    return ([f"missing {state} ({severity}) alert for {label(sid)}"
+             for (sid, state, severity), n in (expected - received).items() for _ in range(n)]
+            + [f"unexpected {state} ({severity}) alert for {label(sid)}"
+               for (sid, state, severity), n in (received - expected).items() for _ in range(n)])
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m local_mode.runner",
+        description="Run the monitor locally: moto server + Athena emulator + the function, no AWS account.")
+    parser.add_argument("--once", action="store_true",
+                        help="play the scenario to its end without waiting, check the alerts, exit 0 or 1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"API port on 127.0.0.1 (default {DEFAULT_PORT}; 0: a free one)")
+    parser.add_argument("--interval", type=float, default=2.0,
+                        help="real seconds between scheduled sweeps (default 2; --once does not wait)")
+    parser.add_argument("--step", type=int, default=STEP_SECONDS,
+                        help=f"emulated seconds the clock advances per sweep (default {STEP_SECONDS})")
+    parser.add_argument("--json", action="store_true", help="print each alert's JSON body too")
+    parser.add_argument("--function-log", default=None, metavar="PATH",
+                        help="where the function's stdout goes (its JSON logs and EMF metrics, CloudWatch Logs "
+                             "in AWS): a file, or - for stderr (default: a temporary file, printed at start)")
+    return parser
+
+
+def terminate_on_sigterm() -> None:
+    """SIGTERM stops like Ctrl-C (KeyboardInterrupt), so servers and files are closed."""
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread: Ctrl-C only
+        signal.signal(signal.SIGTERM, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.step < 1 or args.interval < 0:
+        print("error: --step must be at least 1 and --interval not negative", file=sys.stderr)
+        return 2
+    console = sys.stdout
+    if args.function_log == "-":
+        function_log: TextIO = sys.stderr
+        log_path = "stderr"
+    else:
+        if args.function_log:
+            log_path = args.function_log
+        else:
+            handle, log_path = tempfile.mkstemp(prefix="session-monitor-function-", suffix=".log")
+            os.close(handle)
+        function_log = open(log_path, "w", encoding="utf-8", buffering=1)
+    terminate_on_sigterm()
+    try:
+        with contextlib.redirect_stdout(function_log):
+            return _run(args, console, log_path)
+    except KeyboardInterrupt:
+        console.write("stopped\n")
+        return 0
+    except BrokenPipeError:  # piped into head or less, which quit: stop quietly
+        sys.stdout = open(os.devnull, "w")
+        return 1
+    finally:
+        if function_log is not sys.stderr:
+            function_log.close()
+
+
+def _run(args: argparse.Namespace, out: TextIO, log_path: str) -> int:
+    def say(text: str = "") -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    # Powertools warns when a request published only single metrics (as pyproject does for tests).
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+    started = time.monotonic()
+    with LocalStack() as stack:
+        apply_environment(stack.environment())   # before the function is imported
+        ensure_function_importable()
+        from session_monitor.config import settings
+        from session_monitor.integration import clients
+
+        settings.cache_clear()
+        clients.reset()
+        try:
+            # --once makes its own request and prints it: no access log racing with that output.
+            access_log = None if args.once else (lambda line: say(f"          api      {line}"))
+            api = ApiServer(args.port, access_log=access_log).start()
+        except OSError as error:
+            print(f"error: cannot serve the API on 127.0.0.1:{args.port} ({error.strerror}); "
+                  "pass --port 0 for a free port", file=sys.stderr)
+            return 1
+        runner = Runner(stack, out, step_seconds=args.step, show_json=args.json)
+        try:
+            with sweep_clock(stack.emulator.clock):
+                return _play(args, runner, api, say, log_path, started)
+        finally:
+            api.stop()
+            runner.close()
+
+
+def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_path: str, started: float) -> int:
+    stack = runner.stack
+    say("athena-session-monitor, local mode: no AWS account, nothing leaves 127.0.0.1")
+    say(f"  moto server (SNS, SQS, DynamoDB)  {stack.moto.endpoint_url}")
+    say(f"  Athena emulator                   {stack.athena.endpoint_url}")
+    say(f"  API                               {api.url}/sessions?workgroup={WORKGROUPS[0]}")
+    say(f"  Swagger UI                        {api.url}/swagger")
+    say(f"  function log (JSON logs, EMF)     {log_path}")
+    runner.seed()
+    say(f"Seeded sessions (LOOKBACK_MINUTES={LOOKBACK_MINUTES}, IDLE_ALERT_MINUTES={IDLE_ALERT_MINUTES}):")
+    for session_id, seeded in runner.seeded.items():
+        say(f"  {seeded.workgroup:<12} {session_id}  {seeded.story}")
+    mode = "no waiting" if args.once else f"every {args.interval:g} s"
+    say(f"Emulated clock (UTC) starts {runner.clock.now():%Y-%m-%d %H:%M:%S}; a Scheduled Event to "
+        f"session_monitor.entry.handler per {args.step} emulated seconds ({mode}).")
+    say()
+    runner.tick(advance=False)
+    elapsed = 0
+    while elapsed < SCENARIO_SECONDS:
+        if not args.once:
+            time.sleep(args.interval)
+        runner.tick()
+        elapsed += args.step
+    if args.once:
+        return _finish_once(runner, api, say, started)
+    say("Scenario played out. The clock keeps running: the forgotten notebook session reaches its "
+        "20-minute idle timeout later. Start another session with:")
+    say(f"  curl -s -X POST {stack.athena.endpoint_url}/_emulator/sessions -d '{{\"workgroup\": \"notebooks\"}}'")
+    say("Ctrl-C stops.")
+    while True:
+        time.sleep(args.interval)
+        runner.tick()
+
+
+def _finish_once(runner: Runner, api: ApiServer, say, started: float) -> int:
+    session_id = next(iter(runner.seeded))
+    say()
+    url = f"{api.url}/sessions/{session_id}"
+    status, body = _get(url)
+    say(f"GET {url} -> {status}")
+    say(json.dumps(body, indent=2))
+    runner._print_alerts(runner.clock.now())  # looking at a TERMINATED session must not alert twice
+    problems = runner.check_alerts()
+    if status != 200:
+        problems.append(f"GET /sessions/{session_id} answered {status}")
+    say()
+    if problems:
+        print("FAILED: " + "; ".join(problems), file=sys.stderr, flush=True)
+        return 1
+    say(f"OK: {len(runner.alerts)} alerts, exactly those the seeded lifecycles imply "
+        f"({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
