@@ -28,6 +28,12 @@ integration: $(STAMP)
 infra: $(STAMP)
 	$(PY) -m pytest tests/infra
 
+run: $(STAMP)  ## the monitor locally (moto + Athena emulator), API and Swagger UI on :8080, until Ctrl-C
+	$(PY) -m local_mode.runner
+
+demo: $(STAMP)  ## one-shot local scenario: exits non-zero unless the alerts match the lifecycles
+	$(PY) -m local_mode.runner --once --port 0
+
 # The CDK CLI, pinned, from npm (needs Node; nothing global is installed).
 CDK := npx --yes aws-cdk@2.1148.1
 CDK_ARGS ?=

@@ -12,7 +12,7 @@ as they happen. The function's API (and Swagger UI) is served on 127.0.0.1 meanw
 exactly those the lifecycles imply, makes one HTTP request to the API, and exits 0 or 1.
 
 Clocks: the emulator's clock runs ahead of real time (30 emulated seconds per tick), but the
-sweep takes "now" from ``datetime.now()`` when the schedule invokes it. So that idle durations
+sweep takes "now" from its clock, ``sweep.utc_now()``, when the schedule invokes it. So that idle durations
 and the look-back window are measured on the same clock as the sessions' timestamps, the sweep
 module's clock is the emulator's while the runner runs (``sweep_clock``); everything else in the
 invocation (routing, Powertools decorators, Athena, SNS, DynamoDB calls) is the Lambda's path.
@@ -165,21 +165,12 @@ def sweep_clock(clock: Clock) -> Iterator[None]:
     """Make the sweep's "now" the emulator's clock (see the module docstring for why)."""
     from session_monitor import sweep
 
-    if getattr(sweep, "datetime", None) is not datetime:
-        raise RuntimeError("session_monitor.sweep no longer takes now from datetime.now(): update sweep_clock")
-
-    class EmulatedDatetime(datetime):
-        @classmethod
-        def now(cls, tz=None):  # type: ignore[override]
-            now = clock.now()
-            return now.astimezone(tz) if tz is not None else now.replace(tzinfo=None)
-
-    original = sweep.datetime
-    sweep.datetime = EmulatedDatetime  # type: ignore[misc]
+    original = sweep.utc_now
+    sweep.utc_now = clock.now  # type: ignore[assignment]
     try:
         yield
     finally:
-        sweep.datetime = original  # type: ignore[misc]
+        sweep.utc_now = original  # type: ignore[assignment]
 
 
 def scheduled_event(now: datetime, rule: str = "athena-session-monitor-sweep") -> dict[str, Any]:

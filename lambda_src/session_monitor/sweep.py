@@ -61,6 +61,12 @@ class SweepReport:
         }
 
 
+def utc_now() -> datetime:
+    """The sweep's clock. Local mode and tests point it at the Athena emulator's clock, whose
+    sessions' timestamps the look-back window and idle durations are measured against."""
+    return datetime.now(timezone.utc)
+
+
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -218,7 +224,7 @@ def sweep_workgroups(workgroups: list[str], now: datetime | None = None) -> Swee
     _topic, table = config.require_alerting()
     started = time.monotonic()
     report = SweepReport(workgroups=list(workgroups))
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     workers = max(1, min(config.sweep_max_workers, len(workgroups) or 1))
     with ThreadPoolExecutor(config.sweep_max_workers, thread_name_prefix="get-session") as sessions_pool, \
             ThreadPoolExecutor(workers, thread_name_prefix="workgroup") as workgroup_pool:

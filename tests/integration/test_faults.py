@@ -16,7 +16,6 @@ from botocore.config import Config
 from session_monitor import errors, sweep
 from session_monitor.entry import handler
 from tests.helpers import api_event, load_event
-from tests.integration.test_sweep import _ClockedDatetime
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def etl(emulated_athena, monkeypatch):
     emulated_athena.emulator.add_workgroup("etl")
     monkeypatch.setenv("WATCHED_WORKGROUPS", "etl")
     config.settings.cache_clear()
-    monkeypatch.setattr(sweep, "datetime", _ClockedDatetime(emulated_athena.clock))
+    monkeypatch.setattr(sweep, "utc_now", emulated_athena.clock.now)
     return emulated_athena
 
 

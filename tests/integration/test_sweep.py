@@ -25,23 +25,8 @@ def estate(emulated_athena, monkeypatch):
     config.settings.cache_clear()
     for name in ("etl", "science"):
         emulated_athena.emulator.add_workgroup(name)
-    monkeypatch.setattr(sweep, "datetime", _ClockedDatetime(emulated_athena.clock))
+    monkeypatch.setattr(sweep, "utc_now", emulated_athena.clock.now)
     return emulated_athena
-
-
-class _ClockedDatetime:
-    """sweep's view of ``datetime``: now() follows the emulator's clock; the rest is datetime."""
-
-    def __init__(self, clock):
-        import datetime as real
-
-        self._clock, self._real = clock, real.datetime
-
-    def now(self, tz=None):
-        return self._clock.now()
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
 
 
 def run(context, event=SCHEDULED):
@@ -201,7 +186,7 @@ def test_history_older_than_the_lookback_is_recorded_not_alerted(emulated_athena
     emulator.add_workgroup("etl")
     monkeypatch.setenv("WATCHED_WORKGROUPS", "etl")
     config.settings.cache_clear()
-    monkeypatch.setattr(sweep, "datetime", _ClockedDatetime(emulated_athena.clock))
+    monkeypatch.setattr(sweep, "utc_now", emulated_athena.clock.now)
     old = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "ancient")])
     emulated_athena.clock.advance(3 * 3600)  # first deploy, three hours later
     fresh = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "just now")])
@@ -247,7 +232,7 @@ def test_without_configured_workgroups_spark_workgroups_are_discovered(emulated_
     emulator = emulated_athena.emulator
     emulator.add_workgroup("spark-a")
     emulator.add_workgroup("sql-only", spark=False)
-    monkeypatch.setattr(sweep, "datetime", _ClockedDatetime(emulated_athena.clock))
+    monkeypatch.setattr(sweep, "utc_now", emulated_athena.clock.now)
     report = run(context)
     assert report["workgroups"] == ["spark-a"]
     assert emulator.calls["ListWorkGroups"] == 1
