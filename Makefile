@@ -8,15 +8,24 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: dev test unit integration infra bench bootstrap synth deploy destroy run demo clean
 
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha1sum requirements-checkov.txt | cut -c1-12)
+
 $(STAMP):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-dev: $(STAMP)  ## create .venv with pinned requirements
+# checkov in its own venv: its dependency pins would fight the function's.
+$(CHECKOV_STAMP): requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $(CHECKOV_STAMP)
 
-test: $(STAMP)  ## every test: unit, integration, infrastructure (cdk-nag, cfn-lint), local mode
+dev: $(STAMP) $(CHECKOV_STAMP)  ## create .venv (and .venv-checkov) with pinned requirements
+
+test: $(STAMP) $(CHECKOV_STAMP)  ## every test: unit, integration, infrastructure (cdk-nag, cfn-lint, checkov), local mode
 	$(PY) -m pytest
 
 unit: $(STAMP)
@@ -25,7 +34,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration
 
-infra: $(STAMP)
+infra: $(STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest tests/infra
 
 run: $(STAMP)  ## the monitor locally (moto + Athena emulator), API and Swagger UI on :8080, until Ctrl-C
@@ -51,4 +60,4 @@ destroy: $(STAMP)
 	$(CDK) destroy --force $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) cdk.out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out .pytest_cache .hypothesis
