@@ -1,0 +1,161 @@
+"""Run every benchmark, print one markdown report, write bench/results.json.
+
+    .venv/bin/python -m bench.run            # full run, about 2.5 minutes on 2 cores
+    .venv/bin/python -m bench.run --quick    # fewer repeats, naive baseline sampled: about 1 minute
+    .venv/bin/python -m bench.run --only cold,warm
+
+Every number is a ratio against a floor measured in the same run, or a median over repeats; none
+is a pass/fail threshold (the machine is shared and noisy). See bench/README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import asset_size, cold_start, common, sweep_scale, warm
+
+PARTS = ("cold", "warm", "sweep", "asset")
+
+
+def _ms(summary: dict[str, float]) -> str:
+    return f"{summary['median']:.1f} [{summary['p25']:.0f}–{summary['p75']:.0f}]"
+
+
+def _round(count: int) -> str:
+    """Two significant figures: these are extrapolations, not counts."""
+    if count < 1000:
+        return str(count)
+    digits = len(str(count)) - 2
+    value = round(count, -digits)
+    return f"{value / 1_000_000:g}M" if value >= 1_000_000 else f"{value / 1000:g}k"
+
+
+def render(results: dict[str, Any]) -> str:
+    facts = results["machine"]
+    lines = [
+        f"## Benchmarks, {facts['date']}",
+        "",
+        f"{facts['cpu_model']}, nproc {facts['nproc']}, Python {facts['python']}, boto3 {facts['boto3']}, "
+        f"Powertools {facts['aws_lambda_powertools']}, pydantic {facts['pydantic']}; commit {facts['commit']}"
+        + (" + uncommitted lambda_src changes" if facts["lambda_src_uncommitted_changes"] else "")
+        + f"; load average at start {facts['loadavg_at_start']:.2f}; {'quick' if results['quick'] else 'full'} run.",
+    ]
+    cold = results.get("cold")
+    if cold:
+        lines += ["", f"### Init: fresh Lambda-like interpreters, {cold['runs']} runs each, interleaved "
+                  "(ms, median [p25–p75])", "",
+                  "| variant | wall | CPU | wall × floor | CPU × floor |", "|---|---|---|---|---|"]
+        for row in cold["variants"].values():
+            ratio = (f"{row['wall_ratio']:.2f} | {row['cpu_ratio']:.2f}" if row.get("floor") else "floor | floor")
+            lines.append(f"| {row['label']} | {_ms(row['wall_ms'])} | {_ms(row['cpu_ms'])} | {ratio} |")
+        tracing = next(iter(r["tracer_on"] for n, r in cold["variants"].items() if n == "entry"))
+        lines.append(f"\nTracer initialised (X-Ray on) in the handler's process: {tracing}.")
+        imports = cold["importtime"]
+        for name, title in (("entry", "import session_monitor.entry"), ("entry_api", "+ session_monitor.api")):
+            part = imports[name]
+            lines += ["", f"### `python -X importtime`: {title}, beyond the floor's modules "
+                      f"(median of {imports['repeats']}): {part['total_beyond_floor_ms']} ms", "",
+                      "| package | self ms | first pulled in by |", "|---|---|---|"]
+            shown = 0.0
+            for package, value in part["by_package_ms"].items():
+                if value < 1.0:
+                    continue
+                shown += value
+                lines.append(f"| {package} | {value} | {part['pulled_in_by'][package]} |")
+            lines.append(f"| (others, < 1 ms each) | {part['total_beyond_floor_ms'] - shown:.1f} | |")
+            lines.append(f"\nOf which compiling our {len(part['our_modules'])} modules from source (the asset "
+                         f"ships no .pyc; /var/task is read-only): {part['compile_our_modules_ms']} ms CPU.")
+    warm_ = results.get("warm")
+    if warm_:
+        on, off = warm_["tracing_on"], warm_["tracing_off"]
+        lines += ["", f"### Warm invocation: CPU ms per call, median of {warm_['batches']} batches of "
+                  f"{warm_['batch']} (Athena stubbed in-process)", "",
+                  "| route | X-Ray on | ours (− floor) | X-Ray off | ours (− floor) | target |",
+                  "|---|---|---|---|---|---|"]
+        for route in warm.ROUTES:
+            a, b = on["routes"][route], off["routes"][route]
+            own_a = f"{a['own_cpu_ms_per_call']:.3f}" if route != "floor" else "floor"
+            own_b = f"{b['own_cpu_ms_per_call']:.3f}" if route != "floor" else "floor"
+            target = f"< {warm.TARGET_MS[route]:.0f} ms" if route in warm.TARGET_MS else ""
+            lines.append(f"| {route} | {a['cpu_ms_per_call']['median']:.3f} | {own_a} | "
+                         f"{b['cpu_ms_per_call']['median']:.3f} | {own_b} | {target} |")
+        lines.append(f"\nX-Ray datagrams that reached the (unread) daemon port: {on['xray_datagrams_seen']} with "
+                     f"tracing on, {off['xray_datagrams_seen']} with it off.")
+    sweep = results.get("sweep")
+    if sweep:
+        first = sweep["scenarios"][0]
+        lines += ["", f"### Sweep: {first['delay_s'] * 1000:.0f} ms per Athena call, {first['workers']} workers, "
+                  "SNS/DynamoDB on moto server", "",
+                  "| sessions | run | wall s | CPU s | harness CPU s | Athena calls | alerts | peak RSS MB | naive ÷ ours |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for scenario in sweep["scenarios"]:
+            for label, run in scenario["sweeps"].items():
+                calls = ", ".join(f"{op} {n}" for op, n in run["athena_calls"].items())
+                error = f" ({run['error'][:120]})" if run["error"] else ""
+                harness = run["emulator_cpu_s"] + run["moto_cpu_s"]
+                lines.append(f"| {scenario['sessions']} | {label}{error} | {run['wall_s']:.2f} | {run['cpu_s']:.2f} | "
+                             f"{harness:.1f} | {calls} | {run['alerts_sent']} | {run['peak_rss_mb']:.0f} | "
+                             f"{run['naive_over_ours']:.0f} |")
+            naive = scenario["naive"]
+            how = (f"{naive['wall_s']:.1f} s measured on {naive['workgroups_run']} workgroups, scaled ×"
+                   f"{scenario['workgroups'] / naive['workgroups_run']:.0f}" if naive["extrapolated"] else "measured")
+            lines.append(f"| {scenario['sessions']} | naive baseline ({how}) | {naive['estimated_wall_s']:.1f} | "
+                         f"{naive['cpu_s']:.2f} | | ListSessions {naive['pages']}, GetSession {naive['get_sessions']} "
+                         f"| 0 | {naive['peak_rss_mb']:.0f} | 1 |")
+        cap = sweep["capacity"]
+        lines += ["", "Harness CPU: the Athena emulator's and moto's processes during the run (same 2 cores).",
+                  "", f"Capacity of one invocation (linear model from the {cap['measured_at_sessions']}-session run; "
+                  f"ListSessions page {cap['page_s'] * 1000:.0f} ms, GetSession {cap['get_session_s'] * 1000:.0f} ms "
+                  "measured):"]
+        for seconds in sweep_scale.CAPACITY_SECONDS:
+            lines.append(f"- in {seconds} s: ~{_round(cap[f'all_changed_sessions_in_{seconds}s'])} sessions if every "
+                         f"one needs a GetSession, ~{_round(cap[f'first_sweep_sessions_in_{seconds}s'])} on a first "
+                         f"sweep, ~{_round(cap[f'steady_sessions_in_{seconds}s'])} steady state, "
+                         f"~{_round(cap[f'one_workgroup_sessions_in_{seconds}s'])} in one workgroup (sequential pages)")
+    asset = results.get("asset")
+    if asset:
+        lines += ["", "### Deployment asset", "", "| source | files | unzipped bytes | zipped bytes |",
+                  "|---|---|---|---|",
+                  f"| {asset['origin']} | {asset['files']} | {asset['unzipped_bytes']:,} | {asset['zipped_bytes']:,} |"]
+    lines += ["", f"Total benchmark time: {results['duration_s']:.0f} s."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the benchmark suite")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; the naive sweep sampled")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.add_argument("--output", type=Path, default=Path(__file__).resolve().parent / "results.json")
+    args = parser.parse_args()
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
+
+    started = time.perf_counter()
+    common.WORK.mkdir(exist_ok=True)
+    results: dict[str, Any] = {"machine": common.machine_facts(), "quick": args.quick}
+    steps = {
+        "cold": lambda: {**cold_start.measure(5 if args.quick else 15),
+                         "importtime": cold_start.importtime_breakdown(2 if args.quick else 5)},
+        "warm": lambda: warm.measure(batch=50 if args.quick else 100, batches=5 if args.quick else 15),
+        "sweep": lambda: sweep_scale.measure(quick=args.quick),
+        "asset": asset_size.measure,
+    }
+    for part in parts:
+        step_started = time.perf_counter()
+        print(f"bench: {part} ...", file=sys.stderr, flush=True)
+        results[part] = steps[part]()
+        results.setdefault("step_seconds", {})[part] = round(time.perf_counter() - step_started, 1)
+    results["duration_s"] = time.perf_counter() - started
+    common.write_json(args.output, results)
+    print(render(results))
+    print(f"\n(results written to {args.output.relative_to(common.REPO) if args.output.is_relative_to(common.REPO) else args.output})")
+
+
+if __name__ == "__main__":
+    main()
