@@ -12,7 +12,7 @@ as they happen. The function's API (and Swagger UI) is served on 127.0.0.1 meanw
 exactly those the lifecycles imply, makes one HTTP request to the API, and exits 0 or 1.
 
 Clocks: the emulator's clock runs ahead of real time (30 emulated seconds per tick), but the
-sweep takes "now" from its clock, ``sweep.utc_now()``, when the schedule invokes it. So that idle durations
+function takes "now" from its clock, ``session_monitor.clock.utc_now()``, when the schedule invokes it. So that idle durations
 and the look-back window are measured on the same clock as the sessions' timestamps, the sweep
 module's clock is the emulator's while the runner runs (``sweep_clock``); everything else in the
 invocation (routing, Powertools decorators, Athena, SNS, DynamoDB calls) is the Lambda's path.
@@ -163,14 +163,14 @@ class LocalStack:
 @contextlib.contextmanager
 def sweep_clock(clock: Clock) -> Iterator[None]:
     """Make the sweep's "now" the emulator's clock (see the module docstring for why)."""
-    from session_monitor import sweep
+    from session_monitor import clock as function_clock
 
-    original = sweep.utc_now
-    sweep.utc_now = clock.now  # type: ignore[assignment]
+    original = function_clock.utc_now
+    function_clock.utc_now = clock.now  # type: ignore[assignment]
     try:
         yield
     finally:
-        sweep.utc_now = original  # type: ignore[assignment]
+        function_clock.utc_now = original  # type: ignore[assignment]
 
 
 def scheduled_event(now: datetime, rule: str = "athena-session-monitor-sweep") -> dict[str, Any]:

@@ -5,10 +5,9 @@ No AWS SDK here: AWS is reached only through the small functions of ``integratio
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from . import alerting, validation
+from . import alerting, clock, validation
 from .alerting import Alert
 from .config import settings
 from .errors import AlertDeliveryFailed, StateStoreUnavailable
@@ -65,7 +64,7 @@ def notify_once(alert: Alert, now: int | None = None) -> str:
     """
     topic_arn, table = settings().require_alerting()
     session_id, state = alert.session.session_id, alert.state
-    now = int(time.time()) if now is None else now
+    now = clock.epoch_seconds() if now is None else now
     token, holder = state_store.claim_alert(table, session_id, state, now, ALERT_LEASE_SECONDS,
                                             settings().alert_record_ttl_days * 86_400)
     if token is None:
@@ -80,7 +79,7 @@ def notify_once(alert: Alert, now: int | None = None) -> str:
         except StateStoreUnavailable:
             pass  # the lease runs out on its own
         raise
-    state_store.confirm_alert(table, session_id, state, token, message_id, now)
+    state_store.confirm_alert(table, session_id, state, token, message_id, clock.epoch_seconds())
     count("AlertsPublished")
     logger.info("alert published", extra={"alert_id": alert.alert_id, "severity": alert.severity,
                                           "message_id": message_id})

@@ -15,10 +15,10 @@ import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from . import alerting, monitor
+from . import alerting, clock, monitor
 from .config import Settings, settings
 from .errors import SessionMonitorError, SessionNotFound, SweepIncomplete
 from .integration import athena, sqs, state_store
@@ -59,12 +59,6 @@ class SweepReport:
             "duration_ms": self.duration_ms,
             "queued_workgroups": sorted(self.queued_workgroups),
         }
-
-
-def utc_now() -> datetime:
-    """The sweep's clock. Local mode and tests point it at the Athena emulator's clock, whose
-    sessions' timestamps the look-back window and idle durations are measured against."""
-    return datetime.now(timezone.utc)
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -224,7 +218,7 @@ def sweep_workgroups(workgroups: list[str], now: datetime | None = None) -> Swee
     _topic, table = config.require_alerting()
     started = time.monotonic()
     report = SweepReport(workgroups=list(workgroups))
-    now = now or utc_now()
+    now = now or clock.utc_now()
     workers = max(1, min(config.sweep_max_workers, len(workgroups) or 1))
     with ThreadPoolExecutor(config.sweep_max_workers, thread_name_prefix="get-session") as sessions_pool, \
             ThreadPoolExecutor(workers, thread_name_prefix="workgroup") as workgroup_pool:

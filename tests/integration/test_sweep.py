@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from session_monitor import errors, sweep
+from session_monitor import clock, errors, sweep
 from session_monitor.entry import handler
 from tests.helpers import load_event
 
@@ -25,7 +25,7 @@ def estate(emulated_athena, monkeypatch):
     config.settings.cache_clear()
     for name in ("etl", "science"):
         emulated_athena.emulator.add_workgroup(name)
-    monkeypatch.setattr(sweep, "utc_now", emulated_athena.clock.now)
+    monkeypatch.setattr(clock, "utc_now", emulated_athena.clock.now)
     return emulated_athena
 
 
@@ -186,7 +186,7 @@ def test_history_older_than_the_lookback_is_recorded_not_alerted(emulated_athena
     emulator.add_workgroup("etl")
     monkeypatch.setenv("WATCHED_WORKGROUPS", "etl")
     config.settings.cache_clear()
-    monkeypatch.setattr(sweep, "utc_now", emulated_athena.clock.now)
+    monkeypatch.setattr(clock, "utc_now", emulated_athena.clock.now)
     old = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "ancient")])
     emulated_athena.clock.advance(3 * 3600)  # first deploy, three hours later
     fresh = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "just now")])
@@ -232,7 +232,7 @@ def test_without_configured_workgroups_spark_workgroups_are_discovered(emulated_
     emulator = emulated_athena.emulator
     emulator.add_workgroup("spark-a")
     emulator.add_workgroup("sql-only", spark=False)
-    monkeypatch.setattr(sweep, "utc_now", emulated_athena.clock.now)
+    monkeypatch.setattr(clock, "utc_now", emulated_athena.clock.now)
     report = run(context)
     assert report["workgroups"] == ["spark-a"]
     assert emulator.calls["ListWorkGroups"] == 1
