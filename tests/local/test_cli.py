@@ -113,3 +113,14 @@ def test_other_failures_are_exit_1_and_one_line(cli):
 def test_run_and_demo_delegate_to_the_runner(cli):
     result = cli("demo", "--help")
     assert result.returncode == 0 and "--once" in result.stdout and "local_mode.runner" in result.stdout
+
+
+def test_the_console_script_is_installed_by_make_and_runs():
+    """The README's `.venv/bin/session-monitor`: `make dev`/`make test` install it (pip -e .)."""
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "session-monitor"
+    assert script.exists(), "run `make dev`: it installs the project into .venv"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "get" in result.stdout and "sweep" in result.stdout
