@@ -23,10 +23,12 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from local_mode.loopback import BackgroundServer, LoopbackHTTPServer
 
 __all__ = ["ApiServer", "LambdaContext", "ensure_function_importable", "invoke", "proxy_event"]
 
@@ -208,60 +210,31 @@ def _http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     return result["statusCode"], headers, payload
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-
+class _HTTPServer(LoopbackHTTPServer):
     def __init__(self, port: int, handler: Callable | None, stage: str,
                  access_log: Callable[[str], None] | None, error_log: Callable[[str], None]):
         self.handler, self.stage = handler, stage
         self.access_log, self.log_error = access_log, error_log
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(port, _Handler)
 
 
-class ApiServer:
+class ApiServer(BackgroundServer):
     """Serve the function's API on 127.0.0.1 (``port`` 0: a free one) from a daemon thread.
 
     ``handler`` defaults to ``session_monitor.entry.handler``, imported at ``start()``: set the
     function's environment first. ``access_log`` receives one line per request.
     """
 
+    thread_name = "local-api"
+
     def __init__(self, port: int = 0, *, handler: Callable | None = None, stage: str = STAGE,
                  access_log: Callable[[str], None] | None = None,
                  error_log: Callable[[str], None] | None = None):
-        self.port, self.handler, self.stage = port, handler, stage
+        super().__init__(port)
+        self.handler, self.stage = handler, stage
         self.access_log = access_log
         self.error_log = error_log or (lambda text: print(text, file=sys.stderr, flush=True))
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the API server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "ApiServer":
-        if self._httpd is None:
-            handler = self.handler or _function_handler()
-            self._httpd = _HTTPServer(self.port, handler, self.stage, self.access_log, self.error_log)
-            self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                            name="local-api", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "ApiServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
+    def _make_server(self) -> _HTTPServer:
+        return _HTTPServer(self.port, self.handler or _function_handler(), self.stage, self.access_log,
+                           self.error_log)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import re
-import socket
 import sys
-import threading
 import uuid
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import botocore.session
 from botocore.validate import ParamValidator
+
+from local_mode.loopback import BackgroundServer, LoopbackHTTPServer
 
 __all__ = ["AthenaError", "EmulatorServer", "HTTPServer", "ResponseShapeError", "checked_error_body",
            "constraint_errors", "invalid_request", "service_model", "validate_request",
@@ -173,15 +173,12 @@ def _wire(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-class HTTPServer(ThreadingHTTPServer):
+class HTTPServer(LoopbackHTTPServer):
     """Binds 127.0.0.1 only; answers for ``emulator`` (an AthenaEmulator)."""
-    daemon_threads = True
-    allow_reuse_address = False
 
     def __init__(self, emulator, port: int = 0):
         self.emulator = emulator
-        self.connections: set[socket.socket] = set()
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(port, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -285,7 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"error": f"{type(err).__name__}: {err}"})
 
 
-class EmulatorServer:
+class EmulatorServer(BackgroundServer):
     """Serve an AthenaEmulator on 127.0.0.1 (a free port) from a daemon thread.
 
     ``with EmulatorServer() as server: boto3.client("athena", endpoint_url=server.endpoint_url)``.
@@ -294,47 +291,19 @@ class EmulatorServer:
     {start_session kwargs incl. "script"} -> {"SessionId"}, POST /_emulator/faults
     {inject_fault kwargs}, GET /_emulator/calls -> {"Calls", "Now"}."""
 
+    thread_name = "athena-emulator"
+    poll_interval = 0.05
+
     def __init__(self, emulator=None, port: int = 0):
         if emulator is None:
             from local_mode.athena_emulator import AthenaEmulator
             emulator = AthenaEmulator()
         self.emulator = emulator
-        self.port = port
-        self._httpd: HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(port)
+
+    def _make_server(self) -> HTTPServer:
+        return HTTPServer(self.emulator, self.port)
 
     @property
     def endpoint_url(self) -> str:
-        if self._httpd is None:
-            raise RuntimeError("the emulator server is not running")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> "EmulatorServer":
-        if self._httpd is None:
-            self._httpd = HTTPServer(self.emulator, self.port)
-            self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            kwargs={"poll_interval": 0.05},
-                                            name="athena-emulator", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        for conn in list(httpd.connections):  # end keep-alive connections too
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "EmulatorServer":
-        return self.start()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
+        return self.url
