@@ -5,6 +5,7 @@ Athena over real HTTP (the emulator's fault injection), SNS/SQS/DynamoDB in moto
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -158,3 +159,32 @@ def test_the_subscribed_queue_sees_filterable_attributes(etl, alerts, context):
     bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in
               sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
     assert [b["session_id"] for b in bodies] == [failed]
+
+
+def test_an_invocation_that_ends_in_the_on_failure_queue_can_be_redriven_and_alerts_once(etl, alerts, context, monkeypatch):
+    """SNS down for longer than Lambda's two async retries: the scheduled event lands in the
+    on-failure destination with its named error; redriving its requestPayload sends the alert once."""
+    from session_monitor import config
+
+    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x")])
+    etl.clock.advance(60)
+    event = load_event("scheduled_event.json")
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", alerts.topic_arn + "-down")
+    config.settings.cache_clear()
+    failures = []
+    for _attempt in range(3):  # the invocation and Lambda's two retries
+        try:
+            handler(copy.deepcopy(event), context)
+        except errors.SessionMonitorError as error:
+            failures.append(type(error).__name__)
+    assert failures == ["SweepIncomplete"] * 3
+    # What Lambda writes to the on-failure destination (abridged to the fields a redrive uses).
+    record = {"requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+              "requestPayload": event, "responsePayload": {"errorType": failures[-1]}}
+    assert alerts.received() == [] and [i for i in alerts.items() if i["sk"]["S"].startswith("ALERT#")] == []
+
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", alerts.topic_arn)
+    config.settings.cache_clear()
+    handler(record["requestPayload"], context)  # the operator redrives the queue
+    handler(record["requestPayload"], context)  # ...and by mistake a second time
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [f"{sid}#DEGRADED"]
