@@ -21,7 +21,7 @@ from . import monitor
 from .errors import SessionMonitorError
 from .model import Session, SessionSummary
 from .observability import count_error, logger
-from .validation import MAX_RESULTS_RANGE, NEXT_TOKEN_MAX_LENGTH, SESSION_ID_MAX_LENGTH
+from .validation import MAX_RESULTS_RANGE, NEXT_TOKEN_MAX_LENGTH, SESSION_ID_MAX_LENGTH, WORKGROUP_PATTERN
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.configure_openapi(
@@ -68,15 +68,11 @@ def get_session(
     return monitor.check_session(real_id, raise_on_alert_failure=False)
 
 
-def _session_response(session: Session) -> Response:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=session.to_dict())
-
-
 @app.get("/sessions", summary="List a workgroup's sessions, a page at a time",
          responses=_responses(SessionPage, "One page of normalised session summaries"),
          tags=["sessions"])
 def list_sessions(
-    workgroup: Annotated[str, Query(pattern=r"^[a-zA-Z0-9._-]{1,128}$", description="Athena workgroup name")],
+    workgroup: Annotated[str, Query(pattern=f"^{WORKGROUP_PATTERN.pattern}$", description="Athena workgroup name")],
     next_token: Annotated[Optional[str], Query(max_length=NEXT_TOKEN_MAX_LENGTH)] = None,
     max_results: Annotated[int, Query(ge=MAX_RESULTS_RANGE[0], le=MAX_RESULTS_RANGE[1])] = 50,
 ) -> SessionPage:
@@ -111,15 +107,12 @@ def _unexpected_error(error: Exception) -> Response:
     return _error(500, {"error": "InternalError", "message": "internal error", "retryable": True})
 
 
-SESSION_PATH_PREFIX = "/sessions/"
-
-
 @app.not_found
 def _no_route(_not_found: Exception) -> Response:
     return _error(404, {"error": "RouteNotFound", "message": "no such route", "retryable": False})
 
 
-
+SESSION_PATH_PREFIX = "/sessions/"
 # The characters the resolver's <param> pattern accepts (Powertools' _SAFE_URI, _UNSAFE_URI, \w).
 _ROUTABLE_ID = re.compile(r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+")
 
@@ -147,8 +140,6 @@ _EVENT_SHAPE: dict[str, tuple[type, ...]] = {
     "multiValueQueryStringParameters": (dict, type(None)), "pathParameters": (dict, type(None)),
     "body": (str, type(None)),
 }
-
-
 _STRING_MAPS = ("headers", "queryStringParameters", "pathParameters")
 _STRING_LIST_MAPS = ("multiValueHeaders", "multiValueQueryStringParameters")
 

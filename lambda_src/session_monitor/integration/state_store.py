@@ -101,15 +101,6 @@ def release_alert(table: str, session_id: str, state: str, token: str) -> bool:
     ))
 
 
-def sent_alert_states(table: str, session_id: str) -> set[str]:
-    """The states of this session whose alert SNS has accepted."""
-    states: set[str] = set()
-    for item in _query(table, f"SESSION#{session_id}", "ALERT#"):
-        if item.get("status", {}).get("S") == SENT:
-            states.add(item["sk"]["S"].removeprefix("ALERT#"))
-    return states
-
-
 def _query(table: str, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {
         "TableName": table,
