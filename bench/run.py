@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.run            # full run, about 2.5 minutes on 2 cores
     .venv/bin/python -m bench.run --quick    # fewer repeats, naive baseline sampled: about 1 minute
     .venv/bin/python -m bench.run --only cold,warm
+    .venv/bin/python -m bench.run --only load  # concurrent API + overlapping sweeps: ~10 s (--quick ~7 s)
 
 Every number is a ratio against a floor measured in the same run, or a median over repeats; none
 is a pass/fail threshold (the machine is shared and noisy). See bench/README.md for the method.
@@ -16,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import asset_size, cold_start, common, sweep_scale, warm
+from bench import asset_size, cold_start, common, load, sweep_scale, warm
 
-PARTS = ("cold", "warm", "sweep", "asset")
+PARTS = ("cold", "warm", "sweep", "load", "asset")
 
 
 def _ms(summary: dict[str, float]) -> str:
@@ -32,6 +33,42 @@ def _round(count: int) -> str:
     digits = len(str(count)) - 2
     value = round(count, -digits)
     return f"{value / 1_000_000:g}M" if value >= 1_000_000 else f"{value / 1000:g}k"
+
+
+def _render_load(result: dict[str, Any]) -> list[str]:
+    config, alerts = result["config"], result["alerts"]
+    lines = ["", f"### Load: {result['requests_sent']} API requests from {config['clients']} client connections over "
+             f"{config['api_servers']} API containers, {config['sweepers']} containers sweeping at the same time; "
+             f"{config['sessions']} sessions ({config['failing_sessions']} go DEGRADED, then FAILED), "
+             f"{config['athena_delay_s'] * 1000:.0f} ms per Athena call", "",
+             "| route | requests | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
+    for route, row in result["routes"].items():
+        if row["n"]:
+            lines.append(f"| {route} | {row['n']} | {row['p50_ms']:.0f} | {row['p90_ms']:.0f} | "
+                         f"{row['p99_ms']:.0f} | {row['max_ms']:.0f} |")
+    statuses = ", ".join(f"{code} ×{n}" for code, n in sorted(result["status_counts"].items()))
+    not_ok = sum(n for code, n in result["status_counts"].items() if code != "200")
+    sweeps = result["sweeps"]
+    lines += ["", f"{result['requests_per_s']:.0f} requests/s ({result['requests_sent']} sent, "
+              f"{result['requests_skipped_at_deadline']} skipped at the {config['deadline_s']:.0f} s deadline; "
+              f"three phases in {result['load_wall_s']:.1f} s). Status codes: {statuses}"
+              + (f" (**{not_ok} not 200**)" if not_ok else "") + f". Sweeps: {sweeps['count']}, "
+              + (f"**{len(sweeps['errors'])} failed**: {'; '.join(sweeps['errors'][:3])}" if sweeps["errors"]
+                 else "none failed") + ". Athena calls: "
+              + ", ".join(f"{op} {n}" for op, n in sorted(result["athena_calls"].items())) + ". CPU s: "
+              + ", ".join(f"{name} {cpu:.1f}" for name, cpu in result["cpu_s"].items()) + ".",
+              "", "| alerts (one DEGRADED, one FAILED per failing session) | expected | received | duplicates | "
+              "lost | unexpected |", "|---|---|---|---|---|---|",
+              f"| by alert_id, read back from the queue | {alerts['expected']} | {alerts['received']} | "
+              f"{len(alerts['duplicates'])} | {len(alerts['lost'])} | {len(alerts['unexpected'])} |", "",
+              "Published by: " + ", ".join(f"{name} {n}" for name, n in alerts["published_by"].items()) + "."]
+    for alert_id, copies in alerts["duplicates"].items():
+        lines.append(f"- **duplicate** {alert_id}: " + ", ".join(f"{c['process']} (message {c['message_id']})"
+                                                                  for c in copies))
+    lines += [f"- **lost** {alert_id}" for alert_id in alerts["lost"]]
+    lines += [f"- **unexpected** {alert_id}" for alert_id in alerts["unexpected"]]
+    lines += [f"- **published, never received** {item}" for item in alerts["published_not_received"]]
+    return lines
 
 
 def render(results: dict[str, Any]) -> str:
@@ -116,6 +153,9 @@ def render(results: dict[str, Any]) -> str:
                          f"one needs a GetSession, ~{_round(cap[f'first_sweep_sessions_in_{seconds}s'])} on a first "
                          f"sweep, ~{_round(cap[f'steady_sessions_in_{seconds}s'])} steady state, "
                          f"~{_round(cap[f'one_workgroup_sessions_in_{seconds}s'])} in one workgroup (sequential pages)")
+    load_ = results.get("load")
+    if load_:
+        lines += _render_load(load_)
     asset = results.get("asset")
     if asset:
         lines += ["", "### Deployment asset", "", "| source | files | unzipped bytes | zipped bytes |",
@@ -144,6 +184,7 @@ def main() -> None:
                          "importtime": cold_start.importtime_breakdown(2 if args.quick else 5)},
         "warm": lambda: warm.measure(batch=50 if args.quick else 100, batches=5 if args.quick else 15),
         "sweep": lambda: sweep_scale.measure(quick=args.quick),
+        "load": lambda: load.measure(quick=args.quick),
         "asset": asset_size.measure,
     }
     for part in parts:
