@@ -279,3 +279,29 @@ def test_sweep_report_is_json(estate, alerts, context):
     assert set(report) >= {"workgroups", "failed_workgroups", "alerts_sent", "duration_ms"}
 
 
+
+
+def test_the_dashboard_and_alarms_read_the_metrics_the_function_emits(estate, alerts, context, capsys, monkeypatch):
+    """infra/ and the function name metrics separately: this keeps them from drifting apart."""
+    from infra import constants
+    from session_monitor import config
+
+    monkeypatch.setenv("WATCHED_WORKGROUPS", "etl,missing")
+    config.settings.cache_clear()
+    estate.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x")])
+    estate.clock.advance(60)
+    with pytest.raises(errors.SweepIncomplete):
+        run(context)
+    emitted: dict[str, set[frozenset[str]]] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' not in line:
+            continue
+        directive = json.loads(line)["_aws"]["CloudWatchMetrics"][0]
+        assert directive["Namespace"] == constants.METRICS_NAMESPACE
+        for metric in directive["Metrics"]:
+            emitted.setdefault(metric["Name"], set()).update(frozenset(d) for d in directive["Dimensions"])
+    service = constants.DIMENSION_SERVICE
+    assert frozenset({service, constants.DIMENSION_STATE}) in emitted[constants.METRIC_SESSIONS_SEEN]
+    assert frozenset({service, constants.DIMENSION_KIND}) in emitted[constants.METRIC_ERRORS]
+    for name in (constants.METRIC_ALERTS_PUBLISHED, constants.METRIC_DPU_HOURS_SEEN, constants.METRIC_SWEEP_DURATION_MS):
+        assert frozenset({service}) in emitted[name], name
