@@ -90,8 +90,9 @@ class MotoServer:
         self.stop()
 
 
-def aws_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
-    """A boto3 client for a local endpoint with dummy credentials (never the user's own)."""
+def aws_client(service: str, endpoint_url: str | None, region: str = REGION) -> Any:
+    """A boto3 client for a local endpoint with dummy credentials (never the user's own).
+    ``endpoint_url`` None: AWS's own endpoint, for moto's in-process ``mock_aws`` in tests."""
     return boto3.session.Session().client(
         service, region_name=region, endpoint_url=endpoint_url, **DUMMY_CREDENTIALS,
         config=Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=10))
@@ -101,7 +102,7 @@ def aws_client(service: str, endpoint_url: str, region: str = REGION) -> Any:
 class AlertingResources:
     """What the function needs (topic, table) and where its alerts can be read back (queue)."""
 
-    endpoint_url: str
+    endpoint_url: str | None
     topic_arn: str
     table_name: str
     queue_url: str
@@ -111,7 +112,7 @@ class AlertingResources:
         return {"ALERTS_TOPIC_ARN": self.topic_arn, "STATE_TABLE_NAME": self.table_name}
 
 
-def create_alerting_resources(endpoint_url: str, *, topic_name: str = TOPIC_NAME, table_name: str = TABLE_NAME,
+def create_alerting_resources(endpoint_url: str | None, *, topic_name: str = TOPIC_NAME, table_name: str = TABLE_NAME,
                               queue_name: str = INBOX_QUEUE_NAME) -> AlertingResources:
     """The alerts topic, the state table (pk/sk, on demand, TTL on expires_at) and a subscribed queue."""
     sns = aws_client("sns", endpoint_url)

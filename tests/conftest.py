@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -41,48 +40,31 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @dataclass
 class Alerts:
-    """The moto SNS topic, the SQS queue subscribed to it, and the DynamoDB state table."""
+    """moto's SNS topic, the SQS queue subscribed to it and the DynamoDB state table, created by
+    the same code local mode uses (local_mode.moto_server), in-process."""
 
-    topic_arn: str
-    queue_url: str
-    table: str
+    resources: Any
+
+    @property
+    def topic_arn(self) -> str:
+        return self.resources.topic_arn
+
+    @property
+    def queue_url(self) -> str:
+        return self.resources.queue_url
+
+    @property
+    def table(self) -> str:
+        return self.resources.table_name
 
     def received(self) -> list[dict[str, Any]]:
-        """Drain the subscribed queue: each alert as {subject, body, attributes}."""
-        sqs = boto3.client("sqs", region_name=REGION)
-        alerts = []
-        while True:
-            messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return alerts
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                alerts.append({
-                    "subject": envelope.get("Subject"),
-                    "body": json.loads(envelope["Message"]),
-                    "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
-                })
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        """Drain the subscribed queue: each alert as {subject, body, attributes, message_id}."""
+        from local_mode.moto_server import receive_alerts
+
+        return receive_alerts(self.resources)
 
     def items(self) -> list[dict[str, Any]]:
         return boto3.client("dynamodb", region_name=REGION).scan(TableName=self.table)["Items"]
-
-
-def create_alerting_resources(table_name: str = "session-monitor-state") -> Alerts:
-    sns = boto3.client("sns", region_name=REGION)
-    sqs = boto3.client("sqs", region_name=REGION)
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    topic_arn = sns.create_topic(Name="athena-session-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    dynamodb.create_table(
-        TableName=table_name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return Alerts(topic_arn=topic_arn, queue_url=queue_url, table=table_name)
 
 
 @pytest.fixture
@@ -90,8 +72,10 @@ def alerts(monkeypatch: pytest.MonkeyPatch) -> Iterator[Alerts]:
     """moto (in-process) SNS, SQS and DynamoDB, wired into the function's environment."""
     from moto import mock_aws
 
+    from local_mode.moto_server import create_alerting_resources
+
     with mock_aws():
-        resources = create_alerting_resources()
+        resources = Alerts(create_alerting_resources(None))
         monkeypatch.setenv("ALERTS_TOPIC_ARN", resources.topic_arn)
         monkeypatch.setenv("STATE_TABLE_NAME", resources.table)
         from session_monitor import config
