@@ -23,6 +23,7 @@ import base64
 import binascii
 import collections
 import dataclasses
+import functools
 import itertools
 import json
 import re
@@ -34,11 +35,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from local_mode.athena_wire import (AthenaError, EmulatorServer, ResponseShapeError,
-                                   invalid_request, validate_request, validate_response)
+                                   invalid_request, service_model, validate_request,
+                                   validate_response)
 
 __all__ = ["AthenaEmulator", "AthenaError", "Clock", "EmulatorServer", "ResponseShapeError",
            "validate_request", "validate_response", "FIXED_START", "SPARK_ENGINE",
-           "SQL_ENGINE", "TERMINATED_PER_REQUEST"]
+           "SQL_ENGINE", "TERMINATED_PER_REQUEST", "OMITTABLE_STATUS_MEMBERS",
+           "omittable_status_members"]
 
 SPARK_ENGINE = "PySpark engine version 3"
 SQL_ENGINE = "Athena engine version 3"
@@ -49,6 +52,29 @@ STATES = ("CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "D
 OPERATIONS = ("StartSession", "GetSession", "GetSessionStatus", "ListSessions",
               "TerminateSession", "ListWorkGroups")
 FIXED_START = datetime(2025, 1, 6, 9, 0, 0, tzinfo=timezone.utc)
+# SessionStatus members the omit_timestamps options may leave out (State is never left out).
+OMITTABLE_STATUS_MEMBERS = ("StartDateTime", "LastModifiedDateTime", "EndDateTime",
+                            "IdleSinceDateTime", "StateChangeReason")
+
+
+@functools.lru_cache(maxsize=1)
+def omittable_status_members() -> frozenset[str]:
+    """OMITTABLE_STATUS_MEMBERS less any that botocore's SessionStatus shape requires (none,
+    today): the emulator only leaves out what the model allows to be absent."""
+    required = service_model().shape_for("SessionStatus").required_members
+    return frozenset(OMITTABLE_STATUS_MEMBERS) - set(required)
+
+
+def _checked_omissions(names: Iterable[str]) -> frozenset[str]:
+    """``names`` as a frozenset; ValueError unless each is an omittable SessionStatus member."""
+    if isinstance(names, str):
+        raise ValueError(f"pass a set of SessionStatus member names, not the string {names!r}")
+    names = frozenset(names)
+    unknown = names - omittable_status_members()
+    if unknown:
+        raise ValueError(f"cannot omit {sorted(unknown)} from SessionStatus; "
+                         f"omittable: {sorted(omittable_status_members())}")
+    return names
 
 
 # --- clock and sessions --------------------------------------------------------------------
@@ -126,28 +152,31 @@ class _Session:
             self.move(at, state, reason)
 
     def move(self, at: datetime, state: str, reason: str | None) -> None:
-        if state == self.state and reason == self.reason:
-            return
-        if state == "IDLE" and self.state != "IDLE":
-            self.idle_since = at
-        elif state != "IDLE":
-            self.idle_since = None
+        """Enter ``state`` at ``at`` with StateChangeReason ``reason`` (None: none).
+
+        Same state and same reason: nothing changes (LastModifiedDateTime included). Same state,
+        another reason: the reason and LastModifiedDateTime change, nothing else; an IDLE session
+        stays idle since the same moment, so its idle timeout is not pushed back. Any other
+        move sets LastModifiedDateTime; entering TERMINATED or FAILED sets EndDateTime."""
         if state == "TERMINATED" and reason is None:
             reason = TERMINATED_PER_REQUEST
+        if (state, reason) == (self.state, self.reason):
+            return
+        if state != "IDLE":
+            self.idle_since = None
+        elif self.state != "IDLE":
+            self.idle_since = at
         self.state, self.reason, self.modified = state, reason, at
         if state in FINISHED:
             self.end, self.steps, self.terminate_at = at, [], None
 
-    def status(self) -> dict:
+    def status(self, omit: frozenset[str] = frozenset()) -> dict:
+        """The SessionStatus structure, without the members named in ``omit``."""
         status = {"StartDateTime": self.started, "LastModifiedDateTime": self.modified,
-                  "State": self.state}
-        if self.end is not None:
-            status["EndDateTime"] = self.end
-        if self.idle_since is not None:
-            status["IdleSinceDateTime"] = self.idle_since
-        if self.reason:
-            status["StateChangeReason"] = self.reason
-        return status
+                  "State": self.state, "EndDateTime": self.end,
+                  "IdleSinceDateTime": self.idle_since, "StateChangeReason": self.reason or None}
+        return {name: value for name, value in status.items()
+                if value is not None and name not in omit}
 
     def dpu_millis(self, now: datetime) -> int:
         """DpuExecutionInMillis model: the session holds its DPUs (MaxConcurrentDpus) from
@@ -160,11 +189,26 @@ class _Session:
 class AthenaEmulator:
     """In-memory Athena session service. Thread-safe; all times come from ``clock``.
 
-    ListSessions lists, by default, sessions not yet TERMINATED or FAILED: AWS documents it as
-    listing sessions "in an active state like CREATING, CREATED, IDLE, or BUSY". DEGRADED and
-    TERMINATING sessions are listed too: both still exist and hold DPUs, and a monitor must be
-    able to find a DEGRADED one. ``list_finished_sessions=True`` lists finished ones as well,
-    to emulate accounts where they show up; StateFilter filters what would be listed anyway.
+    ListSessions, what AWS documents: it lists sessions "in an active state like CREATING,
+    CREATED, IDLE, or BUSY", newest first; its StateFilter accepts every state. The emulator
+    lists, unfiltered, every session not yet TERMINATED or FAILED, newest first (StartDateTime,
+    then creation order). Assumed, not documented:
+    - DEGRADED and TERMINATING sessions are in the unfiltered listing: both still exist and hold
+      DPUs, and a monitor must be able to find a DEGRADED one.
+    - with StateFilter, the listing returns the sessions in that state, finished ones
+      (TERMINATED, FAILED) included, in the same order. ``filtered_lists_finished=False``
+      emulates the other possible answer: the filter only narrows the unfiltered listing, so
+      finished sessions are not listed (unless ``list_finished_sessions``).
+    - ``list_finished_sessions=True`` puts finished sessions in the unfiltered listing too, to
+      emulate accounts where they show up.
+    Optional members: every SessionStatus member is optional in botocore's model, and a client
+    must cope with any being absent. ``omit_timestamps`` names members (any of
+    OMITTABLE_STATUS_MEMBERS: StartDateTime, LastModifiedDateTime, EndDateTime,
+    IdleSinceDateTime, StateChangeReason) left out of every Status (GetSession,
+    GetSessionStatus, ListSessions); ``omit_timestamps_in_listings`` leaves them out of
+    ListSessions summaries only (an entry lacking LastModifiedDateTime while GetSession has
+    it). Both are plain attributes, settable mid-scenario; a name that may not be left out
+    raises ValueError here and ResponseShapeError when a later assignment is used.
     The SQL workgroup "primary" exists from the start, as in every real account.
     ``not_found_code`` is the error for an unknown
     session id (AWS does not document it): InvalidRequestException or ResourceNotFoundException.
@@ -172,6 +216,9 @@ class AthenaEmulator:
     """
 
     def __init__(self, clock: Clock | None = None, *, list_finished_sessions: bool = False,
+                 filtered_lists_finished: bool = True,
+                 omit_timestamps: frozenset[str] | set[str] = frozenset(),
+                 omit_timestamps_in_listings: frozenset[str] | set[str] = frozenset(),
                  not_found_code: str = "InvalidRequestException", startup_seconds: float = 6.0,
                  terminate_seconds: float = 4.0, account_id: str = "123456789012",
                  region: str = "us-east-1", with_primary_workgroup: bool = True,
@@ -180,6 +227,9 @@ class AthenaEmulator:
             raise ValueError(f"unsupported not_found_code {not_found_code!r}")
         self.clock = clock or Clock()
         self.list_finished_sessions = list_finished_sessions
+        self.filtered_lists_finished = filtered_lists_finished
+        self.omit_timestamps = _checked_omissions(omit_timestamps)
+        self.omit_timestamps_in_listings = _checked_omissions(omit_timestamps_in_listings)
         self.not_found_code = not_found_code
         self.startup_seconds, self.terminate_seconds = startup_seconds, terminate_seconds
         self.account_id, self.region = account_id, region
@@ -272,12 +322,13 @@ class AthenaEmulator:
                 raise (self._unknown_session(str(params["SessionId"])) if "SessionId" in params
                        else self._unknown_workgroup())
         validate_request(operation, params)
-        response = {"StartSession": self._start_session, "GetSession": self._get_session,
-                    "GetSessionStatus": self._get_session_status,
-                    "ListSessions": self._list_sessions,
-                    "TerminateSession": self._terminate_session,
-                    "ListWorkGroups": self._list_work_groups}[operation](params)
+        answer = {"StartSession": self._start_session, "GetSession": self._get_session,
+                  "GetSessionStatus": self._get_session_status,
+                  "ListSessions": self._list_sessions,
+                  "TerminateSession": self._terminate_session,
+                  "ListWorkGroups": self._list_work_groups}[operation]
         try:
+            response = answer(params)
             validate_response(operation, response)
         except ResponseShapeError as err:
             self.shape_errors.append(str(err))
@@ -309,6 +360,19 @@ class AthenaEmulator:
     @staticmethod
     def _unknown_workgroup() -> AthenaError:
         return invalid_request("WorkGroup is not found.")
+
+    def _status(self, session: _Session, listing: bool = False) -> dict:
+        """``session.status()`` less the members the omit options name (ListSessions
+        summaries: ``omit_timestamps`` and ``omit_timestamps_in_listings``)."""
+        if not (self.omit_timestamps or listing and self.omit_timestamps_in_listings):
+            return session.status()
+        try:  # the attributes may have been reassigned since __init__ checked them
+            omit = _checked_omissions(self.omit_timestamps)
+            if listing:
+                omit |= _checked_omissions(self.omit_timestamps_in_listings)
+        except ValueError as err:
+            raise ResponseShapeError(f"omit option: {err}") from err
+        return session.status(omit)
 
     def _session(self, session_id: str) -> _Session:
         session = self._sessions.get(session_id)
@@ -370,7 +434,7 @@ class AthenaEmulator:
                     "IdleTimeoutSeconds": session.idle_timeout_minutes * 60,
                     "SessionIdleTimeoutInMinutes": session.idle_timeout_minutes,
                     "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
-                "Status": session.status(),
+                "Status": self._status(session),
                 "Statistics": {"DpuExecutionInMillis": session.dpu_millis(self.clock.now())},
             }
             if "Description" in request:
@@ -380,7 +444,7 @@ class AthenaEmulator:
     def _get_session_status(self, params: dict) -> dict:
         with self._lock:
             session = self._session(params["SessionId"])
-            return {"SessionId": session.id, "Status": session.status()}
+            return {"SessionId": session.id, "Status": self._status(session)}
 
     def _terminate_session(self, params: dict) -> dict:
         with self._lock:
@@ -398,14 +462,7 @@ class AthenaEmulator:
             wg = self._workgroups.get(params["WorkGroup"])
             if wg is None:
                 raise self._unknown_workgroup()
-            now = self.clock.now()
-            sessions = [s for s in self._sessions.values() if s.workgroup == wg.name]
-            for session in sessions:
-                session.settle(now)
-            sessions = [s for s in sessions
-                        if (self.list_finished_sessions or s.state not in FINISHED)
-                        and params.get("StateFilter") in (None, s.state)]
-            sessions.sort(key=lambda s: (s.started, s.seq), reverse=True)  # newest first
+            sessions = self._listing(wg.name, params.get("StateFilter"))
             if "NextToken" in params:
                 after = self._decode_token(params["NextToken"], wg.name)
                 sessions = [s for s in sessions if (s.started.timestamp(), s.seq) < after]
@@ -418,12 +475,31 @@ class AthenaEmulator:
                     {"wg": wg.name, "after": [last.started.timestamp(), last.seq]})
             return response
 
+    def _listing(self, workgroup: str, state_filter: str | None) -> list[_Session]:
+        """Every session ListSessions returns for ``workgroup``, settled, newest first
+        (StartDateTime, then creation order)."""
+        now = self.clock.now()
+        sessions = [s for s in self._sessions.values() if s.workgroup == workgroup]
+        for session in sessions:
+            session.settle(now)
+        return sorted((s for s in sessions if self._listed(s, state_filter)),
+                      key=lambda s: (s.started, s.seq), reverse=True)
+
+    def _listed(self, session: _Session, state_filter: str | None) -> bool:
+        """Whether ListSessions (with ``state_filter``, or None) returns ``session``: see the
+        class docstring for what is documented and what is assumed."""
+        if state_filter not in (None, session.state):
+            return False
+        if session.state not in FINISHED or self.list_finished_sessions:
+            return True
+        return state_filter is not None and self.filtered_lists_finished
+
     def _summary(self, session: _Session) -> dict:
         summary = {"SessionId": session.id,
                    "EngineVersion": {"SelectedEngineVersion": SPARK_ENGINE,
                                      "EffectiveEngineVersion": SPARK_ENGINE},
                    "NotebookVersion": session.request.get("NotebookVersion", NOTEBOOK_VERSION),
-                   "Status": session.status()}
+                   "Status": self._status(session, listing=True)}
         if "Description" in session.request:
             summary["Description"] = session.request["Description"]
         return summary

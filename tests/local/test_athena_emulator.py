@@ -12,9 +12,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from local_mode.athena_emulator import (FIXED_START, SPARK_ENGINE, SQL_ENGINE,
-                                        TERMINATED_PER_REQUEST, AthenaEmulator, Clock,
-                                        EmulatorServer, ResponseShapeError, validate_response)
+from local_mode.athena_emulator import (FIXED_START, OMITTABLE_STATUS_MEMBERS, SPARK_ENGINE,
+                                        SQL_ENGINE, TERMINATED_PER_REQUEST, AthenaEmulator, Clock,
+                                        EmulatorServer, ResponseShapeError,
+                                        omittable_status_members, validate_response)
 
 
 def state(athena, session_id):
@@ -25,6 +26,16 @@ def error_of(call, **kwargs):
     with pytest.raises(ClientError) as info:
         call(**kwargs)
     return info.value.response
+
+
+def listed(athena, **kwargs):
+    """(SessionId, State) of one ListSessions page of spark-wg, in the order returned."""
+    page = athena.list_sessions(WorkGroup="spark-wg", **kwargs)["Sessions"]
+    return [(s["SessionId"], s["Status"]["State"]) for s in page]
+
+
+def at(seconds):
+    return FIXED_START + timedelta(seconds=seconds)
 
 
 def raw_post(url, target, body, path="/"):
@@ -100,6 +111,97 @@ def test_default_lifecycle_and_idle_timeout_reads_like_a_manual_stop(athena, emu
     assert status["EndDateTime"] == idle_since + timedelta(minutes=20)
 
 
+@pytest.mark.parametrize("script, fails_at", [
+    ([(0, "FAILED", "Session failed to start")], 0),
+    ([(0, "CREATING", None), (5, "FAILED", "Session failed to start")], 5),
+], ids=["failed-at-start", "creating-then-failed"])
+def test_session_can_fail_straight_from_creating(athena, emulator, script, fails_at):
+    # Given a session that fails while starting, never reaching IDLE
+    sid = emulator.start_session("spark-wg", dpus=2, script=script)
+    if fails_at:
+        assert state(athena, sid)["State"] == "CREATING"
+        assert listed(athena) == [(sid, "CREATING")]
+    # When its failure time has passed
+    emulator.clock.advance(fails_at + 60)
+    # Then it is FAILED, ended at the failure, and was never idle (no IdleSinceDateTime)
+    assert state(athena, sid) == {
+        "State": "FAILED", "StateChangeReason": "Session failed to start",
+        "StartDateTime": at(0), "LastModifiedDateTime": at(fails_at), "EndDateTime": at(fails_at)}
+    assert athena.get_session(SessionId=sid)["Statistics"]["DpuExecutionInMillis"] == (
+        fails_at * 1000 * 2)
+    # And only a FAILED-filtered listing still shows it
+    assert [listed(athena), listed(athena, StateFilter="CREATING"),
+            listed(athena, StateFilter="FAILED")] == [[], [], [(sid, "FAILED")]]
+
+
+def test_degraded_and_idle_alternate_and_each_transition_is_a_modification(athena, emulator):
+    # Given a session scripted DEGRADED -> IDLE -> DEGRADED -> BUSY
+    sid = emulator.start_session("spark-wg", script=[
+        (0, "DEGRADED", "No healthy coordinator"), (10, "IDLE", None),
+        (20, "DEGRADED", "Coordinator lost"), (30, "BUSY", None)])
+    expected = [("DEGRADED", "No healthy coordinator", None),
+                ("IDLE", None, at(10)),
+                ("DEGRADED", "Coordinator lost", None),
+                ("BUSY", None, None)]
+    # When it is observed after each transition
+    for step, (want_state, want_reason, want_idle_since) in enumerate(expected):
+        status = state(athena, sid)
+        # Then each transition has its own LastModifiedDateTime, reason and idle time
+        assert status["State"] == want_state
+        assert status["LastModifiedDateTime"] == at(10 * step)
+        assert status.get("StateChangeReason") == want_reason
+        assert status.get("IdleSinceDateTime") == want_idle_since
+        assert "EndDateTime" not in status
+        assert listed(athena) == [(sid, want_state)]  # DEGRADED is listed like any live state
+        emulator.clock.advance(10)
+
+
+def test_same_state_with_a_new_reason_changes_only_the_reason_and_modification_time(
+        athena, emulator):
+    # Given a DEGRADED session re-reporting its reason, and an IDLE one whose reason changes
+    degraded = emulator.start_session("spark-wg", script=[
+        (0, "DEGRADED", "One coordinator lost"), (10, "DEGRADED", "One coordinator lost"),
+        (20, "DEGRADED", "All coordinators lost")])
+    idle = emulator.start_session("spark-wg", idle_timeout_minutes=1, script=[
+        (0, "IDLE", None), (30, "IDLE", "Warm pool")])
+    # When the same reason is repeated
+    emulator.clock.advance(10)
+    # Then nothing changed
+    assert state(athena, degraded)["LastModifiedDateTime"] == at(0)
+    # When the reason changes but the state does not
+    emulator.clock.advance(20)
+    status = state(athena, degraded)
+    assert (status["State"], status["StateChangeReason"]) == ("DEGRADED",
+                                                              "All coordinators lost")
+    assert status["LastModifiedDateTime"] == at(20)
+    status = state(athena, idle)
+    assert (status["StateChangeReason"], status["LastModifiedDateTime"]) == ("Warm pool", at(30))
+    # Then the idle session is still idle since t=0, so its timeout is not pushed back
+    assert status["IdleSinceDateTime"] == at(0)
+    emulator.clock.advance(30)
+    assert state(athena, idle)["EndDateTime"] == at(60)
+
+
+def test_idle_timeout_end_gives_athenas_reason_like_a_manual_stop(athena, emulator):
+    # Given one session left idle past its timeout and one stopped by hand
+    timed_out = emulator.start_session("spark-wg", idle_timeout_minutes=1,
+                                       script=[(0, "IDLE", None)])
+    stopped = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
+    athena.terminate_session(SessionId=stopped)
+    # When both have ended
+    emulator.clock.advance(60)
+    # Then both end TERMINATED with the reason Athena gives: the two cannot be told apart
+    reasons = {sid: state(athena, sid) for sid in (timed_out, stopped)}
+    for status in reasons.values():
+        assert status["State"] == "TERMINATED"
+        assert status["StateChangeReason"] == "Session was terminated per request"
+    assert reasons[timed_out]["EndDateTime"] == at(60)
+    summaries = athena.list_sessions(WorkGroup="spark-wg", StateFilter="TERMINATED")["Sessions"]
+    assert {s["Status"]["StateChangeReason"] for s in summaries} == {
+        "Session was terminated per request"}
+    assert len(summaries) == 2
+
+
 def test_terminate_session_goes_terminating_then_terminated(athena, emulator):
     sid = emulator.start_session("spark-wg", script=[(0, "BUSY", None), (100, "FAILED", "x")])
     assert athena.terminate_session(SessionId=sid)["State"] == "TERMINATING"
@@ -165,6 +267,124 @@ def test_list_finished_sessions_option(athena, emulator):
     emulator.list_finished_sessions = True
     sessions = athena.list_sessions(WorkGroup="spark-wg")["Sessions"]
     assert [(s["SessionId"], s["Status"]["State"]) for s in sessions] == [(sid, "FAILED")]
+
+
+def test_state_filter_lists_finished_sessions_newest_first(athena, emulator):
+    # Given failed, terminated and live sessions started ten seconds apart
+    first_failed = emulator.start_session("spark-wg", script=[(0, "FAILED", "boom")])
+    emulator.clock.advance(10)
+    stopped = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
+    emulator.terminate_session(stopped)
+    emulator.clock.advance(10)
+    second_failed = emulator.start_session("spark-wg", script=[(0, "CREATING", None),
+                                                               (5, "FAILED", "no capacity")])
+    live = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
+    emulator.clock.advance(emulator.terminate_seconds + 5)
+    # When the workgroup is listed without and with a StateFilter
+    # Then the unfiltered listing has the live session only
+    assert listed(athena) == [(live, "IDLE")]
+    # And each filter returns the sessions in its state, finished ones included, newest first
+    assert listed(athena, StateFilter="FAILED") == [(second_failed, "FAILED"),
+                                                    (first_failed, "FAILED")]
+    assert listed(athena, StateFilter="TERMINATED") == [(stopped, "TERMINATED")]
+    assert listed(athena, StateFilter="IDLE") == [(live, "IDLE")]
+    # And a filtered listing pages like the unfiltered one
+    page = athena.list_sessions(WorkGroup="spark-wg", StateFilter="FAILED", MaxResults=1)
+    rest = athena.list_sessions(WorkGroup="spark-wg", StateFilter="FAILED", MaxResults=1,
+                                NextToken=page["NextToken"])
+    assert [s["SessionId"] for s in page["Sessions"] + rest["Sessions"]] == [second_failed,
+                                                                             first_failed]
+    assert "NextToken" not in rest
+
+
+def test_filtered_listings_without_finished_sessions(make_athena):
+    # Given an emulator whose StateFilter never returns finished sessions
+    emulator = AthenaEmulator(Clock(FIXED_START), filtered_lists_finished=False)
+    emulator.add_workgroup("spark-wg")
+    failed = emulator.start_session("spark-wg", script=[(0, "FAILED", "boom")])
+    live = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
+    with EmulatorServer(emulator) as server:
+        athena = make_athena(server.endpoint_url)
+        # When the workgroup is listed with filters
+        # Then finished sessions are missing, live ones are filtered as usual
+        assert listed(athena, StateFilter="FAILED") == []
+        assert listed(athena, StateFilter="IDLE") == [(live, "IDLE")]
+        assert listed(athena) == [(live, "IDLE")]
+        # When the account also lists finished sessions unfiltered
+        emulator.list_finished_sessions = True
+        # Then the filter narrows that listing: the failed session is found either way
+        assert listed(athena, StateFilter="FAILED") == [(failed, "FAILED")]
+        assert listed(athena) == [(live, "IDLE"), (failed, "FAILED")]
+        # When the attribute is flipped back mid-scenario
+        emulator.list_finished_sessions, emulator.filtered_lists_finished = False, True
+        assert listed(athena, StateFilter="FAILED") == [(failed, "FAILED")]
+    assert emulator.shape_errors == []
+
+
+# --- optional Status members ---------------------------------------------------------------
+
+def status_everywhere(athena, sid):
+    """The Status of ``sid`` in GetSession, GetSessionStatus and its ListSessions summary."""
+    summaries = athena.list_sessions(WorkGroup="spark-wg")["Sessions"]
+    return {"GetSession": athena.get_session(SessionId=sid)["Status"],
+            "GetSessionStatus": state(athena, sid),
+            "ListSessions": next(s["Status"] for s in summaries if s["SessionId"] == sid)}
+
+
+def test_every_omittable_member_is_optional_in_botocores_model():
+    assert omittable_status_members() == set(OMITTABLE_STATUS_MEMBERS)
+
+
+@pytest.mark.parametrize("member", OMITTABLE_STATUS_MEMBERS)
+def test_omit_timestamps_leaves_a_member_out_of_every_answer(athena, emulator, member):
+    # Given an idle session with a reason, and a failed one, both listed
+    emulator.list_finished_sessions = True
+    idle = emulator.start_session("spark-wg", script=[(0, "IDLE", "Warm pool")])
+    failed = emulator.start_session("spark-wg", script=[(0, "FAILED", "boom")])
+    emulator.clock.advance(10)
+    sid = failed if member == "EndDateTime" else idle
+    assert all(member in status for status in status_everywhere(athena, sid).values())
+    # When the emulator is told mid-scenario to omit the member
+    emulator.omit_timestamps = {member}
+    # Then no answer carries it, and every other member is still there
+    for operation, status in status_everywhere(athena, sid).items():
+        assert member not in status, operation
+        assert status["State"] in ("IDLE", "FAILED")
+        assert len(status) >= 3  # State and at least two other members remain
+
+
+def test_a_listing_can_lack_last_modified_while_get_session_has_it(athena, emulator):
+    # Given a session whose listing entry omits LastModifiedDateTime
+    sid = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
+    emulator.omit_timestamps_in_listings = frozenset({"LastModifiedDateTime"})
+    # When it is read through each operation
+    statuses = status_everywhere(athena, sid)
+    # Then only the listing lacks it
+    assert "LastModifiedDateTime" not in statuses["ListSessions"]
+    assert statuses["ListSessions"]["StartDateTime"] == at(0)
+    assert statuses["GetSession"]["LastModifiedDateTime"] == at(0)
+    assert statuses["GetSessionStatus"]["LastModifiedDateTime"] == at(0)
+    # When the option is cleared mid-scenario, the listing carries it again
+    emulator.omit_timestamps_in_listings = frozenset()
+    assert status_everywhere(athena, sid)["ListSessions"]["LastModifiedDateTime"] == at(0)
+
+
+def test_omit_options_accept_only_optional_status_members(athena, emulator):
+    # Given names the model does not let the emulator leave out, or a bare string
+    for names in ({"State"}, {"SessionId"}, {"EndDatetime"}, "EndDateTime"):
+        # When they are passed to the constructor, Then they are refused
+        with pytest.raises(ValueError):
+            AthenaEmulator(omit_timestamps=names)
+        with pytest.raises(ValueError):
+            AthenaEmulator(omit_timestamps_in_listings=names)
+    assert AthenaEmulator(omit_timestamps={"EndDateTime"}).omit_timestamps == {"EndDateTime"}
+    # When one is assigned after construction, Then the answer fails loudly as a shape error
+    sid = emulator.start_session("spark-wg")
+    emulator.omit_timestamps = {"State"}
+    err = error_of(athena.get_session_status, SessionId=sid)
+    assert err["Error"]["Code"] == "EmulatorResponseShapeError"
+    assert emulator.shape_errors and "State" in emulator.shape_errors[0]
+    emulator.shape_errors.clear()  # seen and expected: keep the fixture's check quiet
 
 
 def test_list_sessions_rejections(athena, emulator):
