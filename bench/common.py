@@ -142,6 +142,8 @@ def lambda_env(asset: Path, site: Path, *, extra_path: Sequence[Path] = (), trac
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "_X_AMZN_TRACE_ID": TRACE_ID,
         # infra/function.py's environment
+        "SCHEDULE_MINUTES": "5",  # cdk.json's default; fits the function's default LOOKBACK_MINUTES (15)
+        "MONITOR_ACCOUNT_ID": "123456789012",  # moto's default account (the stack passes AWS::AccountId)
         "POWERTOOLS_SERVICE_NAME": "athena-session-monitor",
         "POWERTOOLS_METRICS_NAMESPACE": "AthenaSessionMonitor",
         "POWERTOOLS_LOG_LEVEL": "INFO",

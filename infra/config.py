@@ -7,7 +7,8 @@ Values given with ``-c`` arrive as strings, so every parser also accepts the str
 Key                       Default   Allowed
 watchedWorkgroups         []        workgroup names [a-zA-Z0-9._-]{1,128}; [] = discover Spark workgroups
 scheduleMinutes           5         1..1440 (sweep interval)
-lookbackMinutes           15        >= 1 (how far back a sweep looks for ended sessions)
+lookbackMinutes           15        >= min_lookback_minutes(scheduleMinutes) = 2 x scheduleMinutes + 5
+                                    (how far back a sweep looks for ended sessions; see below)
 idleAlertMinutes          0         >= 0 (alert on sessions idle this long; 0 = off)
 alertEmail                ""        an e-mail address subscribed to the alerts topic; empty = none
 pricePerDpuHour           0.35      > 0 (USD; varies by Region)
@@ -16,6 +17,12 @@ reservedConcurrency       10        1..1000 (3..1000 with sweepFanout "sqs")
 sweepFanout               "inline"  "inline" | "sqs" (one SQS message per workgroup)
 sweepMaxWorkers           16        1..64 (threads per inline sweep)
 apiGatewayCloudWatchRole  false     true = this stack creates the account's API Gateway logging role
+
+Cross-key rule: lookbackMinutes >= min_lookback_minutes(scheduleMinutes), i.e. two sweep periods
+plus Lambda's asynchronous retry window (about 5 minutes). A failure is alerted only by a sweep
+that sees it within lookbackMinutes of its end; when one sweep fails outright (retries included),
+the next successful sweep may see it up to two periods plus the retry window after it ended. A
+shorter window silently suppresses those failures, so synth refuses it (defaults: 2 x 5 + 5 = 15).
 
 This module imports nothing from aws_cdk so it stays fast to test.
 """
@@ -85,6 +92,17 @@ RETENTION_DAYS: dict[int, str] = {
     3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }
+# lookbackMinutes must cover this many sweep periods plus the asynchronous retry window, so a
+# failure that one failed sweep missed is still inside the window of the next one.
+LOOKBACK_SWEEP_PERIODS = 2
+ASYNC_RETRY_WINDOW_MINUTES = 5  # Lambda's two async retries (about 1 and 2 minutes apart) and their runs
+
+
+def min_lookback_minutes(schedule_minutes: int) -> int:
+    """The smallest lookbackMinutes that loses no failure when one sweep fails: 2 x schedule + 5."""
+    return LOOKBACK_SWEEP_PERIODS * schedule_minutes + ASYNC_RETRY_WINDOW_MINUTES
+
+
 # Lambda's own ceiling for reserved concurrency is the account quota (1000 by default).
 MAX_RESERVED_CONCURRENCY = 1000
 
@@ -217,7 +235,7 @@ class MonitorConfig:
         """Build from CDK context: a mapping, or a lookup such as ``app.node.try_get_context``.
 
         Missing keys (or JSON null) take the documented default. Raises ConfigError with a
-        one-line message naming the key and the allowed values.
+        one-line message naming the key and the allowed values (both keys for a cross-key rule).
         """
         lookup = context.get if isinstance(context, Mapping) else context
         defaults = cls()
@@ -261,6 +279,16 @@ class MonitorConfig:
                 defaults.api_gateway_cloudwatch_role,
             ),
         )
+        # A window shorter than two sweep periods plus the retry window silently drops every
+        # failure a failed sweep would have alerted on: refuse it rather than deploy it.
+        minimum = min_lookback_minutes(config.schedule_minutes)
+        if config.lookback_minutes < minimum:
+            raise _fail(
+                LOOKBACK_MINUTES,
+                f"at least {LOOKBACK_SWEEP_PERIODS} x {SCHEDULE_MINUTES} + {ASYNC_RETRY_WINDOW_MINUTES} = {minimum} "
+                f"({SCHEDULE_MINUTES} is {config.schedule_minutes})",
+                config.lookback_minutes,
+            )
         # The SQS event source needs a maximum concurrency of at least 2 (a Lambda limit), and
         # it must stay below the reserved concurrency or throttled receives burn retries.
         if config.sqs_fanout and config.reserved_concurrency < 3:

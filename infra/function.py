@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
@@ -105,6 +105,9 @@ class MonitorFunction(Construct):
             constants.ENV_WATCHED_WORKGROUPS: ",".join(config.watched_workgroups),
             constants.ENV_PRICE_PER_DPU_HOUR: repr(config.price_per_dpu_hour),
             constants.ENV_LOOKBACK_MINUTES: str(config.lookback_minutes),
+            constants.ENV_SCHEDULE_MINUTES: str(config.schedule_minutes),
+            # {"Ref": "AWS::AccountId"}: resolved at deploy time, so the template stays account-agnostic.
+            constants.ENV_MONITOR_ACCOUNT_ID: Aws.ACCOUNT_ID,
             constants.ENV_IDLE_ALERT_MINUTES: str(config.idle_alert_minutes),
             constants.ENV_SWEEP_MAX_WORKERS: str(config.sweep_max_workers),
             "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,

@@ -51,6 +51,7 @@ STEP_SECONDS = 30          # emulated seconds per tick
 SCENARIO_SECONDS = 300     # the scripted lifecycles are over by then
 IDLE_ALERT_MINUTES = 3     # longer than any idle spell of the busy sessions, shorter than the forgotten one's
 LOOKBACK_MINUTES = 15      # cdk.json's default
+SCHEDULE_MINUTES = 5       # cdk.json's default; LOOKBACK_MINUTES must be >= 2 x SCHEDULE_MINUTES + 5
 DEGRADED_REASON = "emulated: no healthy coordinator"
 FAILED_REASON = "emulated: the coordinator did not recover"
 
@@ -101,6 +102,8 @@ def function_environment(moto_url: str, athena_url: str, resources: AlertingReso
         "WATCHED_WORKGROUPS": ",".join(workgroups),
         "PRICE_PER_DPU_HOUR": "0.35",
         "LOOKBACK_MINUTES": str(LOOKBACK_MINUTES),
+        "SCHEDULE_MINUTES": str(SCHEDULE_MINUTES),
+        "MONITOR_ACCOUNT_ID": ACCOUNT_ID,  # the stack passes its account (AWS::AccountId); moto's here
         "IDLE_ALERT_MINUTES": str(IDLE_ALERT_MINUTES),
         "SWEEP_MAX_WORKERS": "16",
         "POWERTOOLS_SERVICE_NAME": "athena-session-monitor",

@@ -17,6 +17,7 @@ CDK_JSON_CONTEXT: dict[str, Any] = json.loads((REPO_ROOT / "cdk.json").read_text
 CONFIGURED_CONTEXT: dict[str, Any] = {
     "watchedWorkgroups": ["analytics", "etl-prod"],
     "scheduleMinutes": 10,
+    "lookbackMinutes": 25,  # exactly min_lookback_minutes(10): the boundary synthesizes
     "idleAlertMinutes": 30,
     "alertEmail": "ops@example.com",
     "pricePerDpuHour": 0.44,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +16,11 @@ from tests.infra.support import CDK_JSON_CONTEXT, REPO_ROOT
 CLI_VARIABLES = ("CDK_CONTEXT_JSON", "CONTEXT_OVERFLOW_LOCATION_ENV")
 
 
-def run_app(outdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_app(outdir: Path, app: Path = REPO_ROOT / "app.py", **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in CLI_VARIABLES and not k.startswith("CDK_")}
     environment.update(CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20", **env)
     return subprocess.run(
-        [sys.executable, "app.py"], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=300
+        [sys.executable, str(app)], cwd=app.parent, env=environment, capture_output=True, text=True, timeout=300
     )
 
 
@@ -42,6 +43,8 @@ def test_python_app_py_synthesizes_cdk_json_context(direct_run: tuple[subprocess
     variables = props["Environment"]["Variables"]
     assert variables["WATCHED_WORKGROUPS"] == ",".join(CDK_JSON_CONTEXT["watchedWorkgroups"])
     assert variables["LOOKBACK_MINUTES"] == str(CDK_JSON_CONTEXT["lookbackMinutes"])
+    assert variables["SCHEDULE_MINUTES"] == str(CDK_JSON_CONTEXT["scheduleMinutes"])
+    assert variables["MONITOR_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
     # cdk-nag ran as a validation plugin and found nothing unacknowledged.
     report = json.loads((outdir / "validation-report.json").read_text())
     assert [r for r in report["pluginReports"] if r.get("conclusion") != "success"] == []
@@ -67,6 +70,34 @@ def test_bad_context_fails_with_one_readable_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         "ConfigError: context key 'sweepFanout' must be one of 'inline', 'sqs'; got 'kafka'"
     )
+    assert "Traceback" not in result.stderr
+
+
+LOOKBACK_TOO_SHORT = (
+    "ConfigError: context key 'lookbackMinutes' must be at least 2 x scheduleMinutes + 5 = 25 "
+    "(scheduleMinutes is 10); got 15"
+)
+
+
+def test_python_app_py_refuses_a_cdk_json_lookback_shorter_than_two_sweeps(tmp_path: Path) -> None:
+    # app.py reads the cdk.json next to it: run a copy beside a cdk.json whose interval outgrew its look-back.
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO_ROOT / "app.py", project / "app.py")
+    cdk_json = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))
+    cdk_json["context"] = {**CDK_JSON_CONTEXT, "scheduleMinutes": 10, "lookbackMinutes": 15}
+    (project / "cdk.json").write_text(json.dumps(cdk_json), encoding="utf-8")
+    result = run_app(tmp_path / "out", app=project / "app.py", PYTHONPATH=str(REPO_ROOT))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == LOOKBACK_TOO_SHORT
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_context_with_a_lookback_shorter_than_two_sweeps_is_refused(tmp_path: Path) -> None:
+    # What `cdk synth -c scheduleMinutes=10` passes: cdk.json's context merged with the string override.
+    result = run_app(tmp_path, CDK_CONTEXT_JSON=json.dumps({**CDK_JSON_CONTEXT, "scheduleMinutes": "10"}))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == LOOKBACK_TOO_SHORT
     assert "Traceback" not in result.stderr
 
 

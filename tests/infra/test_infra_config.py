@@ -35,7 +35,7 @@ def test_missing_keys_take_the_documented_defaults() -> None:
 
 
 def test_accepts_a_lookup_function_like_try_get_context() -> None:
-    values = {"scheduleMinutes": 7}
+    values = {"scheduleMinutes": 7, "lookbackMinutes": 19}
     assert MonitorConfig.from_context(values.get).schedule_minutes == 7
 
 
@@ -61,7 +61,9 @@ def test_accepts_a_lookup_function_like_try_get_context() -> None:
     ],
 )
 def test_parses_values_and_their_string_forms(key: str, raw: Any, attribute: str, expected: Any) -> None:
-    assert getattr(MonitorConfig.from_context({key: raw}), attribute) == expected
+    # A look-back long enough for any scheduleMinutes, so the cross-key rule stays out of the way.
+    context = {"lookbackMinutes": cfg.min_lookback_minutes(1440), key: raw}
+    assert getattr(MonitorConfig.from_context(context), attribute) == expected
 
 
 @pytest.mark.parametrize(
@@ -104,6 +106,61 @@ def test_sqs_fanout_needs_room_for_its_maximum_concurrency() -> None:
     with pytest.raises(ConfigError, match="'reservedConcurrency' must be an integer from 3 to 1000 when sweepFanout"):
         MonitorConfig.from_context({"sweepFanout": "sqs", "reservedConcurrency": 2})
     assert MonitorConfig.from_context({"sweepFanout": "inline", "reservedConcurrency": 1}).reserved_concurrency == 1
+
+
+def test_min_lookback_is_two_sweep_periods_plus_the_retry_window() -> None:
+    assert [cfg.min_lookback_minutes(m) for m in (1, 5, 10, 60, 1440)] == [7, 15, 25, 125, 2885]
+    assert "min_lookback_minutes(scheduleMinutes)" in (cfg.__doc__ or "")
+    # The documented defaults (code and cdk.json) sit exactly on the boundary.
+    defaults = MonitorConfig()
+    assert defaults.lookback_minutes == cfg.min_lookback_minutes(defaults.schedule_minutes)
+
+
+@pytest.mark.parametrize(
+    ("context", "minimum"),
+    [
+        ({"lookbackMinutes": 10}, 15),
+        ({"lookbackMinutes": 14}, 15),
+        ({"scheduleMinutes": 6}, 17),  # raising only the interval leaves the default 15 behind
+        ({"scheduleMinutes": 10, "lookbackMinutes": 24}, 25),
+        ({"scheduleMinutes": "10", "lookbackMinutes": "24"}, 25),  # -c strings
+        ({"scheduleMinutes": 1440, "lookbackMinutes": 2884}, 2885),
+        ({"scheduleMinutes": 60, "lookbackMinutes": 60}, 125),
+    ],
+)
+def test_lookback_shorter_than_two_sweeps_and_retries_is_refused(context: dict[str, Any], minimum: int) -> None:
+    with pytest.raises(ConfigError) as caught:
+        MonitorConfig.from_context(context)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "lookbackMinutes" in message and "scheduleMinutes" in message
+    assert f"2 x scheduleMinutes + 5 = {minimum}" in message
+
+
+def test_lookback_refusal_names_both_keys_and_both_values() -> None:
+    with pytest.raises(ConfigError) as caught:
+        MonitorConfig.from_context({"scheduleMinutes": 5, "lookbackMinutes": 10})
+    assert str(caught.value) == (
+        "context key 'lookbackMinutes' must be at least 2 x scheduleMinutes + 5 = 15 (scheduleMinutes is 5); got 10"
+    )
+
+
+@pytest.mark.parametrize(
+    ("context", "schedule", "lookback"),
+    [
+        ({}, 5, 15),
+        ({"scheduleMinutes": 1, "lookbackMinutes": 7}, 1, 7),
+        ({"scheduleMinutes": 5, "lookbackMinutes": 15}, 5, 15),
+        ({"scheduleMinutes": 10, "lookbackMinutes": 25}, 10, 25),
+        ({"scheduleMinutes": "10", "lookbackMinutes": "25"}, 10, 25),
+        ({"scheduleMinutes": 1440, "lookbackMinutes": 2885}, 1440, 2885),
+        ({"scheduleMinutes": 1, "lookbackMinutes": 10_000}, 1, 10_000),
+    ],
+)
+def test_lookback_at_or_above_the_minimum_is_accepted(context: dict[str, Any], schedule: int, lookback: int) -> None:
+    config = MonitorConfig.from_context(context)
+    assert (config.schedule_minutes, config.lookback_minutes) == (schedule, lookback)
+    assert config.lookback_minutes >= cfg.min_lookback_minutes(config.schedule_minutes)
 
 
 def test_config_error_is_a_value_error_with_a_stable_name() -> None:

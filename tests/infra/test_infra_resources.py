@@ -193,6 +193,10 @@ def test_function_environment_matches_the_contract(variant: Synthesized) -> None
         "WATCHED_WORKGROUPS": ",".join(config.watched_workgroups),
         "PRICE_PER_DPU_HOUR": str(config.price_per_dpu_hour),
         "LOOKBACK_MINUTES": str(config.lookback_minutes),
+        # The function refuses LOOKBACK_MINUTES < 2 x SCHEDULE_MINUTES + 5 at run time, as synth does.
+        "SCHEDULE_MINUTES": str(config.schedule_minutes),
+        # The stack's account (resolved at deploy time), part of the alert ledger's keys.
+        "MONITOR_ACCOUNT_ID": {"Ref": "AWS::AccountId"},
         "IDLE_ALERT_MINUTES": str(config.idle_alert_minutes),
         "SWEEP_MAX_WORKERS": str(config.sweep_max_workers),
         "POWERTOOLS_SERVICE_NAME": "athena-session-monitor",
