@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Mapping
 
+from .redaction import redact_map
+
 SessionState = Literal[
     "CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED"
 ]
@@ -164,10 +166,12 @@ def summary_from_list(raw: Mapping[str, Any], workgroup: str) -> SessionSummary:
 
 
 def _engine_configuration(value: object) -> EngineConfiguration | None:
+    # The three maps are the user's own and can hold credentials: redacted here, before anything
+    # (API, alerts, logs) sees them.
     if not isinstance(value, Mapping):
         return None
     classifications = [
-        Classification(name=_str(c.get("Name")), properties=_str_map(c.get("Properties")))
+        Classification(name=_str(c.get("Name")), properties=redact_map(_str_map(c.get("Properties"))))
         for c in (value.get("Classifications") or [])
         if isinstance(c, Mapping)
     ] if isinstance(value.get("Classifications"), list) else []
@@ -175,8 +179,8 @@ def _engine_configuration(value: object) -> EngineConfiguration | None:
         coordinator_dpu_size=_int(value.get("CoordinatorDpuSize")),
         max_concurrent_dpus=_int(value.get("MaxConcurrentDpus")),
         default_executor_dpu_size=_int(value.get("DefaultExecutorDpuSize")),
-        additional_configs=_str_map(value.get("AdditionalConfigs")),
-        spark_properties=_str_map(value.get("SparkProperties")),
+        additional_configs=redact_map(_str_map(value.get("AdditionalConfigs"))),
+        spark_properties=redact_map(_str_map(value.get("SparkProperties"))),
         classifications=classifications,
     )
 

@@ -125,3 +125,22 @@ def test_a_list_summary_takes_the_effective_engine_version_and_the_workgroup_ask
     assert summary.workgroup == "analytics"
     assert summary.engine_version == "PySpark engine version 3"
     assert summary.idle_since == "2026-11-26T12:00:00Z"
+
+
+def test_credentials_in_every_user_supplied_map_are_redacted_and_the_rest_kept():
+    raw = get_session_response()
+    configuration = raw["EngineConfiguration"]
+    configuration["AdditionalConfigs"]["apiToken"] = "tok-123"
+    configuration["SparkProperties"]["spark.hadoop.fs.s3a.secret.key"] = "wJalrXUtnFEMI"
+    configuration["SparkProperties"]["spark.sql.catalog.pg.uri"] = "postgresql://etl:pw@db/sales"
+    configuration["Classifications"].append(
+        {"Name": "spark-hive-site", "Properties": {"javax.jdo.option.ConnectionPassword": "hive-pw"}})
+    engine = session_from_get(raw, 0.35).to_dict()["engine_configuration"]
+    assert engine["additional_configs"] == {"NotebookFileURI": "s3://bucket/notebook.ipynb", "apiToken": "***redacted***"}
+    assert engine["spark_properties"] == {"spark.sql.shuffle.partitions": "64",
+                                          "spark.hadoop.fs.s3a.secret.key": "***redacted***",
+                                          "spark.sql.catalog.pg.uri": "postgresql://***redacted***@db/sales"}
+    assert engine["classifications"] == [
+        {"name": "spark-defaults", "properties": {"spark.executor.cores": "4"}},
+        {"name": "spark-hive-site", "properties": {"javax.jdo.option.ConnectionPassword": "***redacted***"}},
+    ]

@@ -1,0 +1,112 @@
+"""Redaction of credentials in a session's user-supplied configuration maps.
+
+GetSession's ``EngineConfiguration`` carries three maps whose keys and values the notebook's user
+chooses: ``SparkProperties``, ``AdditionalConfigs`` and each ``Classifications[].Properties``.
+They routinely hold credentials (``spark.hadoop.fs.s3a.secret.key``, a JDBC catalog's password,
+an Azure account key, a Snowflake ``sfPassword``, an ``Authorization`` header, a URI with
+``user:password@`` in it). The model redacts them when it normalises an answer, so nothing built
+from the model - the API's responses, the SNS alerts, the logs - can carry them out.
+
+Rules, all on the key (case-insensitive; a key is split into words on anything that is not a
+letter or digit, and on camelCase humps, so ``keyStorePassword``, ``key_store_password`` and
+``KEYSTORE.PASSWORD`` read alike):
+
+* a *fragment* anywhere in a separator-delimited part of the key, or in two adjacent parts or
+  words run together (``access.key``, ``ACCESS_KEY``, ``accessKey`` all give ``accesskey``):
+  password, passwd, passphrase, pwd, secret, token, credential, signature, and the compound
+  keys apikey, accesskey, privatekey, accountkey (Azure), encryptionkey (S3 SSE-C), signingkey,
+  masterkey, keyfile (secretkey is already secret);
+* a whole *word* that would be ambiguous as a fragment: pass (not ``bypassMergeThreshold``),
+  sas (not ``sasl``), sig, jwt, bearer;
+* a *last word* auth or authorization (``Authorization``, ``basicAuth``), but not in the middle of
+  a key, where it names a mechanism (``fs.azure.account.auth.type``, ``google.cloud.auth.type``);
+  ``spark.authenticate`` is a boolean switch and is kept (``spark.authenticate.secret`` is not);
+* except a key whose last word is provider, providers, class or type: it names the
+  *implementation* that fetches a credential (``spark.hadoop.fs.s3a.aws.credentials.provider``,
+  ``fs.azure.sas.token.provider.type``), a class name seen in nearly every S3A setup and no
+  secret, so it is kept.
+
+Over-redaction is preferred to a leak, so some harmless values are hidden too (accepted):
+``spark.io.encryption.keySizeBits``, ``spark.security.credentials.*.enabled``,
+``fs.s3a.delegation.token.binding`` (a class name), ``hadoop.security.credential.provider.path``.
+
+Every value, whatever its key, also loses credentials embedded in it: the userinfo of a URI
+(``postgresql://user:pw@host/db`` -> ``postgresql://***redacted***@host/db``, the host, path and
+query kept), an Oracle thin ``user/password@``, and any ``name=value`` pair whose name is a secret
+by the rules above (a JDBC ``;password=``, a SAS URL's ``&sig=``, ``-Dx.trustStorePassword=`` in
+``extraJavaOptions``).
+
+Not covered (accepted): a credential in a value under an innocuous key with no recognisable
+structure (a JSON blob, ``Bearer ...`` under ``headers``), and run-together upper-case words that
+only match as a whole word (``DBPASS``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Mapping
+
+REDACTED = "***redacted***"
+
+_SECRET_FRAGMENTS = (
+    "password", "passwd", "passphrase", "pwd", "secret", "token", "credential", "signature",
+    "apikey", "accesskey", "privatekey", "accountkey", "encryptionkey", "signingkey", "masterkey",
+    "keyfile",
+)
+_SECRET_WORDS = frozenset({"pass", "sas", "sig", "jwt", "bearer"})
+_SECRET_LAST_WORDS = frozenset({"auth", "authorization"})
+_DESCRIPTOR_LAST_WORDS = frozenset({"provider", "providers", "class", "type"})
+
+_SEPARATORS = re.compile(r"[^a-z0-9]+")
+_CAMEL_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+
+def _words(key: str) -> tuple[list[str], list[str]]:
+    """The key's separator-delimited parts and its camelCase-split words, all lower case."""
+    parts = [part for part in _SEPARATORS.split(key.lower()) if part]
+    words = [word.lower() for word in _CAMEL_WORDS.findall(key)]
+    return parts, words
+
+
+def _adjacent_runs(words: list[str]) -> list[str]:
+    return [first + second for first, second in zip(words, words[1:])]
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a configuration key looks like it holds a credential (see the module's rules)."""
+    parts, words = _words(key)
+    if not parts or not words:
+        return False
+    last = {parts[-1], words[-1]}
+    if last & _DESCRIPTOR_LAST_WORDS:
+        return False
+    runs = parts + _adjacent_runs(parts) + _adjacent_runs(words)
+    return (
+        any(fragment in run for run in runs for fragment in _SECRET_FRAGMENTS)
+        or not _SECRET_WORDS.isdisjoint(parts + words)
+        or not _SECRET_LAST_WORDS.isdisjoint(last)
+    )
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    lead, name, _value = match.groups()
+    return f"{lead}{name}={REDACTED}" if is_secret_key(name) else match.group(0)
+
+
+_VALUE_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"://[^/?#@\s]+@"), f"://{REDACTED}@"),
+    (re.compile(r"(jdbc:oracle:[a-z0-9]+:)[^@\s/]+/[^@\s]+@", re.IGNORECASE), rf"\g<1>{REDACTED}@"),
+    (re.compile(r"(^|[?&;,\s])([^=&;,#\s/:?]+)=([^&;,#\s]*)"), _redact_pair),
+)
+
+
+def redact_value(value: str) -> str:
+    """``value`` with the credentials embedded in it (URI userinfo, ``secret=...`` pairs) redacted."""
+    for pattern, replacement in _VALUE_RULES:
+        value = pattern.sub(replacement, value)
+    return value
+
+
+def redact_map(values: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``values``: a secret key's value replaced by ``REDACTED``, every other value cleaned."""
+    return {key: REDACTED if is_secret_key(key) else redact_value(value) for key, value in values.items()}

@@ -1,0 +1,214 @@
+"""Credentials in a session's Spark properties, additional configs and classifications are redacted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from session_monitor.model import session_from_get
+from session_monitor.redaction import REDACTED, is_secret_key, redact_map, redact_value
+from tests.helpers import get_session_response
+
+SECRET_KEYS = [
+    "spark.hadoop.fs.s3a.secret.key",
+    "spark.hadoop.fs.s3a.access.key",
+    "spark.hadoop.fs.s3a.session.token",
+    "spark.hadoop.fs.s3a.bucket.raw-data.secret.key",
+    "spark.hadoop.fs.s3a.server-side-encryption.key",
+    "spark.hadoop.fs.s3a.encryption.key",
+    "spark.sql.catalog.pg.password",
+    "spark.hadoop.javax.jdo.option.ConnectionPassword",
+    "spark.hadoop.fs.azure.account.key.mystorage.dfs.core.windows.net",
+    "spark.hadoop.fs.azure.sas.container.mystorage.blob.core.windows.net",
+    "spark.hadoop.fs.azure.account.oauth2.client.secret",
+    "spark.hadoop.google.cloud.auth.service.account.json.keyfile",
+    "spark.hadoop.fs.gs.auth.service.account.private.key",
+    "spark.ssl.keyStorePassword",
+    "spark.ssl.trustStorePassword",
+    "spark.ssl.keyPassword",
+    "spark.authenticate.secret",
+    "spark.kubernetes.authenticate.submission.oauthToken",
+    "spark.datasource.snowflake.sfPassword",
+    "spark.datasource.snowflake.sfpassword",
+    "apiToken",
+    "api_key",
+    "x-api-key",
+    "Authorization",
+    "proxy-authorization",
+    "basicAuth",
+    "private_key",
+    "privateKey",
+    "PRIVATE_KEY",
+    "AWS_SECRET_ACCESS_KEY",
+    "db.pass",
+    "db.passwd",
+    "db_pwd",
+    "passphrase",
+    "client.credentials",
+    "request.signature",
+    "jwt",
+    "bearer",
+]
+
+ORDINARY = {
+    "spark.sql.shuffle.partitions": "64",
+    "spark.executor.cores": "4",
+    "spark.executor.memory": "8g",
+    "spark.hadoop.fs.s3a.endpoint": "s3.us-east-1.amazonaws.com",
+    # A provider class, not a credential: kept (see the module docstring).
+    "spark.hadoop.fs.s3a.aws.credentials.provider": "com.amazonaws.auth.DefaultAWSCredentialsProviderChain",
+    "spark.hadoop.fs.s3a.assumed.role.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    "spark.hadoop.fs.azure.sas.token.provider.type": "com.example.SasTokenProvider",
+    "NotebookFileURI": "s3://bucket/notebook.ipynb",
+    "spark.sql.catalog.x.warehouse": "s3://bucket/warehouse/",
+    "spark.sql.catalog.x.uri": "thrift://metastore.internal:9083",
+    "spark.sql.catalog.pg.user": "etl_reader",
+    "spark.sql.catalog.pg.url": "jdbc:postgresql://db.internal:5432/sales",
+    "spark.authenticate": "true",
+    "spark.shuffle.sort.bypassMergeThreshold": "200",
+    "spark.hadoop.hive.metastore.sasl.enabled": "false",
+    "spark.hadoop.fs.azure.account.auth.type": "OAuth",
+    "spark.hadoop.google.cloud.auth.service.account.enable": "true",
+    "spark.hadoop.fs.azure.account.oauth2.client.id": "6f2b1c2e-0000-4000-8000-000000000000",
+    "spark.kerberos.access.hadoopFileSystems": "hdfs://nn1:8020",
+    "spark.driver.extraJavaOptions": "-Dlog4j.configuration=file:log4j.properties -XX:+UseG1GC",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.hadoop.fs.s3a.server-side-encryption-algorithm": "SSE-KMS",
+    "keyspace": "analytics",
+}
+
+URIS = [
+    ("postgresql://etl:s3cr3t@db.internal:5432/sales?sslmode=require",
+     "postgresql://***redacted***@db.internal:5432/sales?sslmode=require"),
+    ("jdbc:postgresql://etl:s3cr3t@db.internal/sales", "jdbc:postgresql://***redacted***@db.internal/sales"),
+    ("thrift://hive:s3cr3t@metastore:9083", "thrift://***redacted***@metastore:9083"),
+    ("https://ghp_s3cr3t@github.com/org/repo.git", "https://***redacted***@github.com/org/repo.git"),
+    ("jdbc:mysql://db/sales?user=etl&password=s3cr3t&useSSL=true",
+     "jdbc:mysql://db/sales?user=etl&password=***redacted***&useSSL=true"),
+    ("jdbc:sqlserver://db:1433;databaseName=sales;user=etl;password=s3cr3t;encrypt=true",
+     "jdbc:sqlserver://db:1433;databaseName=sales;user=etl;password=***redacted***;encrypt=true"),
+    ("jdbc:oracle:thin:etl/s3cr3t@//db:1521/sales", "jdbc:oracle:thin:***redacted***@//db:1521/sales"),
+    ("https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2026-12-01&sig=s3cr3t%3D",
+     "https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2026-12-01&sig=***redacted***"),
+    ("-Dlog4j.configuration=x.properties -Djavax.net.ssl.trustStorePassword=s3cr3t",
+     "-Dlog4j.configuration=x.properties -Djavax.net.ssl.trustStorePassword=***redacted***"),
+]
+UNCHANGED_VALUES = ["s3://bucket/athena/sessions/", "thrift://metastore:9083", "jdbc:oracle:thin:@db:1521:orcl",
+                    "s3://bucket/token-store/dt=2026-11-26/", "user@example.com", "64", ""]
+
+
+def _json_of(raw: dict) -> str:
+    return json.dumps(session_from_get(raw, 0.35).to_dict())
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_secret_key_has_its_value_redacted(key):
+    assert is_secret_key(key)
+    assert redact_map({key: "s3cr3t-value"}) == {key: REDACTED}
+
+
+@pytest.mark.parametrize("key", sorted(ORDINARY))
+def test_an_ordinary_key_keeps_its_value(key):
+    assert not is_secret_key(key)
+    assert redact_map({key: ORDINARY[key]}) == {key: ORDINARY[key]}
+
+
+@pytest.mark.parametrize(("value", "expected"), URIS)
+def test_credentials_inside_a_value_are_redacted_and_the_rest_kept(value, expected):
+    assert redact_value(value) == expected
+    assert redact_map({"spark.sql.catalog.pg.url": value}) == {"spark.sql.catalog.pg.url": expected}
+    assert "s3cr3t" not in redact_value(value)
+
+
+@pytest.mark.parametrize("value", UNCHANGED_VALUES)
+def test_a_value_without_embedded_credentials_is_unchanged(value):
+    assert redact_value(value) == value
+
+
+def test_redact_map_keeps_every_key_and_leaves_its_input_alone():
+    values = {"spark.hadoop.fs.s3a.secret.key": "wJalrXUtnFEMI", **ORDINARY}
+    redacted = redact_map(values)
+    assert list(redacted) == list(values)
+    assert values["spark.hadoop.fs.s3a.secret.key"] == "wJalrXUtnFEMI"
+    assert redacted["spark.hadoop.fs.s3a.secret.key"] == REDACTED
+
+
+@pytest.mark.parametrize("key", ["", ".", "__", "密码", "🙂"])
+def test_a_key_with_no_latin_word_is_not_secret(key):
+    assert is_secret_key(key) is False
+
+
+def test_a_secret_in_spark_properties_appears_nowhere_in_the_models_json():
+    raw = get_session_response()
+    raw["EngineConfiguration"]["SparkProperties"].update({
+        "spark.hadoop.fs.s3a.access.key": "AKIAIOSFODNN7EXAMPLE",
+        "spark.hadoop.fs.s3a.secret.key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "spark.sql.catalog.pg.uri": "postgresql://etl:Pg-Pa55w0rd@db.internal/sales",
+    })
+    text = _json_of(raw)
+    for secret in ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "Pg-Pa55w0rd"):
+        assert secret not in text
+    assert "spark.hadoop.fs.s3a.secret.key" in text and "db.internal/sales" in text
+    assert '"spark.sql.shuffle.partitions": "64"' in text
+
+
+# Hypothesis: a key made of harmless words around a secret term, in any case and with any separator
+# (or camelCase), never lets its value out. A term is its words; ``auth`` terms only as a key's last
+# word, and no key ends in a descriptor word (provider, class, type), which names an implementation.
+SECRET_TERMS = [("secret",), ("password",), ("passwd",), ("pwd",), ("passphrase",), ("token",), ("credential",),
+                ("credentials",), ("signature",), ("access", "key"), ("secret", "key"), ("private", "key"),
+                ("api", "key"), ("account", "key"), ("session", "token"), ("key", "file"), ("encryption", "key"),
+                ("connection", "password"), ("sf", "password"), ("key", "store", "password"), ("client", "secret"),
+                ("auth", "token"), ("pass",), ("sas",), ("sig",), ("jwt",), ("bearer",)]
+LAST_TERMS = [("auth",), ("authorization",), ("basic", "auth"), ("proxy", "authorization")]
+SEPARATORS = [".", "_", "-", ":", "/", " ", "__", ".-"]
+plain_words = st.from_regex(r"[a-z]{1,8}", fullmatch=True).filter(lambda w: w not in {"provider", "providers", "class", "type"})
+
+
+@st.composite
+def secret_keys(draw) -> str:
+    term = draw(st.sampled_from(SECRET_TERMS + LAST_TERMS))
+    prefix = draw(st.lists(plain_words, max_size=4))
+    suffix = [] if term in LAST_TERMS else draw(st.lists(plain_words, max_size=3))
+    if draw(st.booleans()):  # camelCase: every word capitalised (the first one may not be)
+        words = [w.capitalize() for w in prefix + list(term) + suffix]
+        return (words[0].lower() if draw(st.booleans()) else words[0]) + "".join(words[1:])
+    cased = ["".join(c.upper() if draw(st.booleans()) else c for c in w) for w in term]
+    separator = draw(st.sampled_from(SEPARATORS))
+    return separator.join(prefix + cased + suffix)
+
+
+secret_values = st.text(alphabet="abcXYZ0189+/=-_", min_size=1, max_size=24).map(lambda v: f"v!{v}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(secrets=st.dictionaries(secret_keys(), secret_values, min_size=1, max_size=5),
+       target=st.sampled_from(["SparkProperties", "AdditionalConfigs", "Classifications"]))
+def test_no_value_under_a_secret_looking_key_reaches_the_models_json(secrets, target):
+    raw = get_session_response()
+    configuration = raw["EngineConfiguration"]
+    if target == "Classifications":
+        configuration["Classifications"].append({"Name": "spark-hive-site", "Properties": dict(secrets)})
+    else:
+        configuration[target].update(secrets)
+    text = _json_of(raw)
+    for key, value in secrets.items():
+        assert value not in text, key
+    assert '"spark.sql.shuffle.partitions": "64"' in text and '"spark.executor.cores": "4"' in text
+
+
+@settings(max_examples=200, deadline=None)
+@given(user=st.from_regex(r"[A-Za-z0-9._~-]{1,12}", fullmatch=True),
+       password=st.from_regex(r"[A-Za-z0-9!$'()*+,;=._~-]{1,16}", fullmatch=True).map(lambda p: f"pw!{p}"),
+       scheme=st.sampled_from(["postgresql", "jdbc:mysql", "thrift", "https", "mongodb+srv"]))
+def test_the_userinfo_of_any_uri_is_redacted_and_the_rest_kept(user, password, scheme):
+    redacted = redact_value(f"{scheme}://{user}:{password}@db.internal:5432/sales?ssl=true")
+    assert redacted == f"{scheme}://{REDACTED}@db.internal:5432/sales?ssl=true"
+
+
+@given(key=st.text(max_size=60))
+def test_any_key_is_classified_without_error(key):
+    assert isinstance(is_secret_key(key), bool)
