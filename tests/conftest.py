@@ -11,12 +11,13 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
 
 
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Dummy credentials, no real endpoint, tracing off; fresh settings and clients per test."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA", "AWS_ENDPOINT_URL_SNS",
+    for name in ("AWS_REGION", "SCHEDULE_MINUTES", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA", "AWS_ENDPOINT_URL_SNS",
                  "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "WATCHED_WORKGROUPS", "SWEEP_QUEUE_URL",
                  "IDLE_ALERT_MINUTES", "LOOKBACK_MINUTES"):
         monkeypatch.delenv(name, raising=False)
@@ -24,6 +25,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("MONITOR_ACCOUNT_ID", ACCOUNT)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     from session_monitor import config
     from session_monitor.integration import clients
@@ -31,6 +33,12 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Two attempts with no adaptive rate limiting: retries still happen (tests count them), fast.
     monkeypatch.setattr(clients, "CLIENT_CONFIG", Config(retries={"mode": "standard", "total_max_attempts": 2},
                                                          connect_timeout=2, read_timeout=5))
+    from session_monitor import clock
+    from tests.helpers import NOW
+
+    # The function's clock is the test's: the look-back window is measured against the sessions'
+    # own times (helpers' answers are dated around NOW; the emulator fixture uses its clock).
+    monkeypatch.setattr(clock, "utc_now", lambda: NOW)
     config.settings.cache_clear()
     clients.reset()
     yield
@@ -125,7 +133,10 @@ def emulated_athena(alerts: Alerts, monkeypatch: pytest.MonkeyPatch) -> Iterator
     from local_mode.athena_emulator import FIXED_START, AthenaEmulator, Clock, EmulatorServer
     from session_monitor.integration import clients
 
+    from session_monitor import clock
+
     emulator = AthenaEmulator(Clock(FIXED_START))
+    monkeypatch.setattr(clock, "utc_now", emulator.clock.now)
     with EmulatorServer(emulator) as server:
         monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", server.endpoint_url)
         clients.reset()

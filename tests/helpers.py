@@ -12,6 +12,13 @@ from urllib.parse import quote
 
 EVENTS = Path(__file__).parent / "events"
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+SCOPE = "123456789012/us-east-1"  # how alert ids name where a session lives (conftest's account)
+
+
+def alert_id(session_id: str, state: str, began: str | datetime = "END") -> str:
+    """The alert id of one episode: ``began`` is END for terminal states, else when it began."""
+    token = began.strftime("%Y%m%dT%H%M%SZ") if isinstance(began, datetime) else began
+    return f"{SCOPE}/{session_id}#{state}#{token}"
 
 
 def load_event(name: str) -> dict[str, Any]:

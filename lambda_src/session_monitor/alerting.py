@@ -1,4 +1,4 @@
-"""What is worth an alert and how an alert reads. Pure: the SNS call lives in integration.sns."""
+"""How an alert reads. Pure: what to alert is decided in ``ledger``; the SNS call is in integration.sns."""
 
 from __future__ import annotations
 
@@ -6,43 +6,63 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .model import SEVERITY_BY_STATE, Session, Severity
+from .ledger import ALERT_SEVERITY, IDLE, RECOVERED, Episode
+from .model import Session, Severity
 
 SUBJECT_MAX_LENGTH = 100  # SNS rejects longer subjects (and any line break or non-ASCII)
-IDLE_STATE = "IDLE"
+IDLE_STATE = IDLE
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One alert: a session and the state change it reports.
+    """One message about one episode of one session.
 
-    ``alert_id`` (``SESSION_ID#STATE``) is the de-duplication key: it is recorded in the state
-    table and sent as a message attribute, so a subscriber can drop a repeat after a crash.
+    ``alert_id`` (``ACCOUNT/REGION/SESSION_ID#STATE#WHEN``, e.g. ``.../s-1#FAILED#END`` or
+    ``.../s-1#DEGRADED#20261126T120000Z``) names the episode: it is the ledger's de-duplication
+    key and a message attribute, so a subscriber can drop a repeat after a crash.
     """
 
     session: Session
-    state: str
-    severity: Severity
-    reason: str | None
+    episode: Episode
+    account: str
+    region: str
+    note: str | None = None  # a reason the ledger knows better than Athena (idle for N minutes)
+
+    @property
+    def state(self) -> str:
+        return self.episode.state
+
+    @property
+    def severity(self) -> Severity:
+        if self.state in ALERT_SEVERITY:
+            return ALERT_SEVERITY[self.state]  # type: ignore[return-value]
+        return "info" if self.state == RECOVERED else "warning"
+
+    @property
+    def reason(self) -> str | None:
+        if self.note:
+            return self.note
+        if self.state == RECOVERED:
+            return f"recovered: {self.session.state} again after DEGRADED"
+        return self.session.state_change_reason
+
+    @property
+    def scope(self) -> str:
+        return f"{self.account}/{self.region}"
 
     @property
     def alert_id(self) -> str:
-        return f"{self.session.session_id}#{self.state}"
+        return episode_alert_id(self.scope, self.session.session_id, self.episode.key)
+
+    @property
+    def resolves_alert_id(self) -> str | None:
+        if self.episode.resolves is None:
+            return None
+        return episode_alert_id(self.scope, self.session.session_id, self.episode.resolves)
 
 
-def alert_for(session: Session) -> Alert | None:
-    """The alert a session's current state calls for: FAILED, DEGRADED and TERMINATED do."""
-    severity = SEVERITY_BY_STATE.get(session.state or "")
-    if severity is None:
-        return None
-    return Alert(session=session, state=session.state or "", severity=severity,
-                 reason=session.state_change_reason)
-
-
-def idle_alert(session: Session, idle_minutes: int) -> Alert:
-    """A warning for a session idle long enough to be forgotten (it still costs its coordinator)."""
-    return Alert(session=session, state=IDLE_STATE, severity="warning",
-                 reason=f"idle for {idle_minutes} minutes")
+def episode_alert_id(scope: str, session_id: str, episode_key: str) -> str:
+    return f"{scope}/{session_id}#{episode_key}"
 
 
 def _ascii_line(text: str) -> str:
@@ -65,6 +85,9 @@ def message_attributes(alert: Alert) -> dict[str, str]:
         "workgroup": alert.session.workgroup or "unknown",
         "session_id": alert.session.session_id,
         "alert_id": alert.alert_id,
+        "account": alert.account,
+        "region": alert.region,
+        "resolves_alert_id": alert.resolves_alert_id or "",
     }
     # SNS refuses empty attribute values.
     return {k: v for k, v in attributes.items() if v}
@@ -78,6 +101,11 @@ def body(alert: Alert) -> dict[str, Any]:
         "state": alert.state,
         "severity": alert.severity,
         "reason": alert.reason,
+        "began_at": alert.episode.began.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "began_at_source": "athena" if alert.episode.began_known else "first_seen",
+        "account": alert.account,
+        "region": alert.region,
+        "resolves_alert_id": alert.resolves_alert_id,
     }
     return document
 

@@ -14,6 +14,12 @@ from .errors import ConfigurationError
 from .validation import WORKGROUP_PATTERN
 
 DEFAULT_PRICE_PER_DPU_HOUR = 0.35  # USD, on-demand, most Regions: check your Region's price
+RETRY_WINDOW_MINUTES = 5  # the asynchronous invocation's retries of a failed sweep
+
+
+def min_lookback_minutes(schedule_minutes: int) -> int:
+    """The shortest safe look-back: two sweep periods plus the retry window."""
+    return 2 * schedule_minutes + RETRY_WINDOW_MINUTES
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,9 @@ class Settings:
     sweep_max_workers: int = 16
     sweep_queue_url: str | None = None
     alert_record_ttl_days: int = 90
+    schedule_minutes: int | None = None  # the sweep's period; None when no schedule is known
+    account_id: str = "-"  # the watched account and Region: part of every ledger key
+    region: str = "-"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -44,7 +53,28 @@ class Settings:
             sweep_max_workers=_number(env, "SWEEP_MAX_WORKERS", 16, int, minimum=1),
             sweep_queue_url=env.get("SWEEP_QUEUE_URL") or None,
             alert_record_ttl_days=_number(env, "ALERT_RECORD_TTL_DAYS", 90, int, minimum=1),
-        )
+            schedule_minutes=_number(env, "SCHEDULE_MINUTES", None, int, minimum=1),
+            account_id=env.get("MONITOR_ACCOUNT_ID", "").strip() or "-",
+            region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "-").strip(),
+        )._checked()
+
+    def _checked(self) -> "Settings":
+        # A window shorter than two sweep periods plus the asynchronous retry would call a
+        # failure that a late sweep finds "history" and suppress it: refuse, naming both keys.
+        if self.schedule_minutes is not None and self.lookback_minutes < min_lookback_minutes(self.schedule_minutes):
+            raise ConfigurationError(
+                f"LOOKBACK_MINUTES must be at least 2 x SCHEDULE_MINUTES + {RETRY_WINDOW_MINUTES} = "
+                f"{min_lookback_minutes(self.schedule_minutes)} (SCHEDULE_MINUTES is {self.schedule_minutes}), "
+                f"got {self.lookback_minutes}")
+        if self.alert_record_ttl_days * 1440 <= self.lookback_minutes:
+            # An alert record that expires inside the window would let an old episode alert again.
+            raise ConfigurationError("ALERT_RECORD_TTL_DAYS must be longer than LOOKBACK_MINUTES")
+        return self
+
+    @property
+    def scope(self) -> str:
+        """``ACCOUNT#REGION``: the part of every ledger key that names where a session lives."""
+        return f"{self.account_id}#{self.region}"
 
     def require_alerting(self) -> tuple[str, str]:
         if not self.alerts_topic_arn or not self.state_table_name:

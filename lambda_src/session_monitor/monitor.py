@@ -1,23 +1,45 @@
-"""Use cases: check one session, list a workgroup's sessions, send an alert exactly once.
+"""Use cases: check one session, carry out the ledger's decisions, send an alert exactly once.
 
-No AWS SDK here: AWS is reached only through the small functions of ``integration``.
+No AWS SDK here: AWS is reached only through the small functions of ``integration``; what to
+alert is decided by the pure ``ledger``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from . import alerting, clock, validation
-from .alerting import Alert
-from .config import settings
+from . import clock, ledger, validation
+from .alerting import Alert, body_json, message_attributes, subject
+from .config import Settings, settings
 from .errors import AlertDeliveryFailed, StateStoreUnavailable
 from .integration import athena, sns, state_store
-from .model import Session, session_from_get, summary_from_list
+from .ledger import Action, Observation, Outcome, Policy, View
+from .model import Session, SessionSummary, session_from_get, summary_from_list
 from .observability import count, count_error, count_sessions_by_state, logger
 
 # Long enough for one SNS publish with retries; short enough that an alert whose sender died
 # is picked up again by the next scheduled sweep.
 ALERT_LEASE_SECONDS = 120
+VIEW_TTL_SECONDS = 7 * 86_400
+
+SENT_NOW, ALREADY_SENT, SUPPRESSED, IN_FLIGHT = "sent", "already_sent", "suppressed", "in_flight"
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def observe(session: SessionSummary, source: ledger.Source) -> Observation:
+    """What the ledger needs of a session: its state and the timestamps that can date it."""
+    return Observation(session.session_id, session.state, source, last_modified=_moment(session.last_modified_at),
+                       ended=_moment(session.ended_at), idle_since=_moment(session.idle_since),
+                       started=_moment(session.started_at))
+
+
+def policy(config: Settings) -> Policy:
+    idle = timedelta(minutes=config.idle_alert_minutes) if config.idle_alert_minutes > 0 else None
+    return Policy(lookback=timedelta(minutes=config.lookback_minutes), idle_alert=idle)
 
 
 def fetch_session(session_id: object) -> Session:
@@ -27,60 +49,104 @@ def fetch_session(session_id: object) -> Session:
 
 
 def check_session(session_id: object, *, raise_on_alert_failure: bool = True) -> Session:
-    """Look at one session and alert on it if its state calls for it (once per state).
+    """Look at one session and send what the ledger decides (each episode once, history never).
 
     With ``raise_on_alert_failure`` False (the HTTP API), a failed alert is logged and counted and
-    the session is still returned; nothing is recorded, so the next look sends the alert.
+    the session is still returned; nothing is recorded as done, so the next look sends the alert.
     """
     session = fetch_session(session_id)
     count_sessions_by_state([session.state])
     logger.info("session checked", extra={"session_id": session.session_id, "state": session.state,
                                           "workgroup": session.workgroup})
-    alert = alerting.alert_for(session)
-    if alert is not None:
-        try:
-            notify_once(alert)
-        except (AlertDeliveryFailed, StateStoreUnavailable) as error:
-            if raise_on_alert_failure:
-                raise
-            count_error(error.code)
-            logger.warning("alert not sent; the next look retries it", extra={"error": error.code})
+    try:
+        sent = _decide_and_record(session)
+    except (AlertDeliveryFailed, StateStoreUnavailable) as error:
+        if raise_on_alert_failure:
+            raise
+        count_error(error.code)
+        logger.warning("alert not sent; the next look retries it", extra={"error": error.code})
+        return session
+    if sent:
+        count("AlertsPublished", sent)
     return session
 
 
-SENT_NOW, ALREADY_SENT, IN_FLIGHT = "sent", "already_sent", "in_flight"
+def _decide_and_record(session: Session) -> int:
+    config = settings()
+    _topic, table = config.require_alerting()
+    workgroup = session.workgroup or "-"
+    now = clock.utc_now()
+    before = state_store.load_view(table, config.scope, workgroup, session.session_id)
+    decision = ledger.decide(before, observe(session, "get"), now, policy(config))
+    view, outcomes = carry_out(decision.view, decision.actions, session, now)
+    keep = view if ledger.worth_keeping(view) else None
+    if keep != before and (keep is not None or before is not None):
+        state_store.save_view(table, config.scope, workgroup, session.session_id, keep,
+                              int(now.timestamp()), VIEW_TTL_SECONDS)
+    return sum(1 for outcome in outcomes if outcome == SENT_NOW)
 
 
-def notify_once(alert: Alert, now: int | None = None) -> str:
-    """Publish ``alert`` unless it was already sent.
+def carry_out(view: View, actions: tuple[Action, ...], session: Session | None, now: datetime
+              ) -> tuple[View, list[Outcome]]:
+    """Carry out a decision's actions in order; the view records only what finished.
 
-    Returns SENT_NOW (this call published it), ALREADY_SENT (sent or suppressed before), or
-    IN_FLIGHT (another look holds the claim: not done yet, so a later look must try again).
-
-    Order that loses nothing: claim (short lease) -> publish -> record SENT. If SNS refuses, the
-    claim is released and the error raised, so the caller's retry publishes. If the process dies
-    after SNS accepted but before the record, the lease expires and the alert is published again:
-    delivery is at-least-once, and both copies carry the same ``alert_id`` attribute.
+    ``session`` is GetSession's record (needed to send); None when only suppressions are due.
+    An unfinished outcome (another look holds the claim) leaves the episode open for the next look.
     """
-    topic_arn, table = settings().require_alerting()
-    session_id, state = alert.session.session_id, alert.state
-    now = clock.epoch_seconds() if now is None else now
-    token, holder = state_store.claim_alert(table, session_id, state, now, ALERT_LEASE_SECONDS,
-                                            settings().alert_record_ttl_days * 86_400)
+    outcomes: list[Outcome] = []
+    for action in actions:
+        outcome = _carry_out_one(action, session, now)
+        outcomes.append(outcome)
+        view = ledger.settle(view, action, outcome)
+    return view, outcomes
+
+
+def _carry_out_one(action: Action, session: Session | None, now: datetime) -> Outcome:
+    config = settings()
+    episode = action.episode
+    if action.kind == "suppress":
+        _topic, table = config.require_alerting()
+        state_store.suppress_alert(table, config.scope, episode.session_id, episode.key, int(now.timestamp()),
+                                   config.alert_record_ttl_days * 86_400)
+        logger.debug("history recorded, not alerted", extra={"episode": episode.key})
+        return SUPPRESSED
+    if session is None:
+        raise ValueError("an alert needs GetSession's record")
+    note = None
+    if episode.state == ledger.IDLE:
+        note = f"idle for {int((now - episode.began).total_seconds() // 60)} minutes"
+    return notify_once(Alert(session, episode, config.account_id, config.region, note))
+
+
+def notify_once(alert: Alert) -> Outcome:
+    """Publish ``alert`` unless its episode was already sent or suppressed.
+
+    Returns ``sent`` (this call published it), ``already_sent``, ``suppressed`` (history), or
+    ``in_flight`` (another look holds the claim: not done yet, so a later look must try again).
+
+    Order that loses nothing: claim (short lease, from the moment of the claim) -> publish ->
+    record SENT. If SNS refuses, the claim is released and the error raised, so the caller's retry
+    publishes. If the process dies after SNS accepted but before the record, the lease expires and
+    the alert is published again: delivery is at-least-once, and both copies carry the same
+    ``alert_id`` attribute. Counting is the caller's: this may run on a sweep's worker thread.
+    """
+    config = settings()
+    topic_arn, table = config.require_alerting()
+    session_id, key = alert.session.session_id, alert.episode.key
+    token, holder = state_store.claim_alert(table, config.scope, session_id, key, clock.epoch_seconds(),
+                                            ALERT_LEASE_SECONDS, config.alert_record_ttl_days * 86_400)
     if token is None:
         logger.debug("alert not claimed", extra={"alert_id": alert.alert_id, "holder": holder})
-        return IN_FLIGHT if holder == state_store.PENDING else ALREADY_SENT
+        return {state_store.PENDING: IN_FLIGHT, state_store.SUPPRESSED: SUPPRESSED}.get(holder or "", ALREADY_SENT)  # type: ignore[return-value]
     try:
-        message_id = sns.publish_alert(topic_arn, alerting.subject(alert), alerting.body_json(alert),
-                                       alerting.message_attributes(alert))
+        message_id = sns.publish_alert(topic_arn, subject(alert), body_json(alert), message_attributes(alert))
     except AlertDeliveryFailed:
         try:
-            state_store.release_alert(table, session_id, state, token)
+            state_store.release_alert(table, config.scope, session_id, key, token)
         except StateStoreUnavailable:
             pass  # the lease runs out on its own
         raise
-    state_store.confirm_alert(table, session_id, state, token, message_id, clock.epoch_seconds())
-    count("AlertsPublished")
+    state_store.confirm_alert(table, config.scope, session_id, key, token, message_id, clock.epoch_seconds())
     logger.info("alert published", extra={"alert_id": alert.alert_id, "severity": alert.severity,
                                           "message_id": message_id})
     return SENT_NOW

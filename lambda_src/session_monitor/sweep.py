@@ -1,10 +1,17 @@
-"""The scheduled sweep: every session of every watched workgroup, one alert per state change.
+"""The scheduled sweep: every session of every watched workgroup, each episode alerted once.
 
-Cost is O(ListSessions pages) per run, not O(sessions): GetSession is called only for a session
-that needs a full record for an alert not yet sent, or that dropped out of the listing since the
-last sweep (ListSessions is documented to list only active sessions, so an ending is seen as a
-disappearance). The state table keeps each workgroup's last view (state and alerts sent), so a
-repeated run, or a duplicated scheduled event, calls nothing it does not need and sends nothing new.
+Cost is O(ListSessions pages) per run, not O(sessions). Per workgroup and sweep:
+- the unfiltered listing, page by page: every active session (AWS documents ListSessions as listing
+  sessions "in an active state"), so an ending is seen as a disappearance;
+- one listing per alert state (StateFilter FAILED, TERMINATED, DEGRADED), newest first, stopped at
+  the first session that started before the workgroup's watermark (the start of its last complete
+  sweep, less a margin): a session that starts and ends between two sweeps is never listed as
+  active, and this is where it is found. That StateFilter returns finished sessions is assumed,
+  not documented; if it returned none, the sweep would lose nothing it found without it.
+- GetSession only where the ledger (``ledger.decide``) calls for an alert or a recovery, or for a
+  session that dropped out of the listings since the last sweep.
+The state table keeps each workgroup's views and watermark, so a repeated run, or a duplicated
+scheduled event, calls nothing it does not need and sends nothing new.
 """
 
 from __future__ import annotations
@@ -16,35 +23,51 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterator
 
-from . import alerting, clock, monitor
+from . import clock, ledger, monitor
+from .alerting import episode_alert_id
 from .config import Settings, settings
 from .errors import SessionMonitorError, SessionNotFound, SweepIncomplete
 from .integration import athena, sqs, state_store
-from .model import SEVERITY_BY_STATE, Session, SessionSummary, summary_from_list
+from .ledger import Action, Outcome, View
+from .model import Session, SessionSummary, summary_from_list
 from .observability import count, count_error, count_sessions_by_state, logger, tracer
 
 LIST_PAGE_SIZE = 100  # ListSessions' maximum
-SNAPSHOT_TTL_SECONDS = 7 * 86_400
-SNAPSHOT_REFRESH_SECONDS = 86_400  # rewrite unchanged views daily so their TTL never runs out
+FILTERED_STATES = ("FAILED", "TERMINATED", "DEGRADED")
+WATERMARK_MARGIN = timedelta(minutes=5)  # clock skew and listing lag between Athena and us
+FIRST_SWEEP_REACH = timedelta(days=1)  # how far past the look-back a workgroup's first sweep lists
+VIEW_TTL_SECONDS = monitor.VIEW_TTL_SECONDS
+VIEW_REFRESH_SECONDS = 86_400  # rewrite unchanged views daily so their TTL never runs out
 
 
 @dataclass
 class SweepReport:
-    """What one sweep did. Returned to the invoker and logged."""
+    """What one sweep did. Returned to the invoker and logged; counted from one thread only."""
 
     workgroups: list[str] = field(default_factory=list)
     failed_workgroups: dict[str, str] = field(default_factory=dict)
     sessions_by_state: Counter = field(default_factory=Counter)
     alerts_sent: list[str] = field(default_factory=list)
     alerts_suppressed: list[str] = field(default_factory=list)
+    alerts_pending: list[str] = field(default_factory=list)
     list_sessions_pages: int = 0
+    filtered_list_pages: int = 0
     get_session_calls: int = 0
     dpu_hours_seen: float = 0.0
     duration_ms: int = 0
     queued_workgroups: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **amounts: Any) -> None:
+        """Add to counters (numbers) or lists from any worker thread."""
+        with self._lock:
+            for name, amount in amounts.items():
+                if isinstance(amount, list):
+                    getattr(self, name).extend(amount)
+                else:
+                    setattr(self, name, getattr(self, name) + amount)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,7 +76,9 @@ class SweepReport:
             "sessions_by_state": dict(sorted(self.sessions_by_state.items())),
             "alerts_sent": sorted(self.alerts_sent),
             "alerts_suppressed": sorted(self.alerts_suppressed),
+            "alerts_pending": sorted(self.alerts_pending),
             "list_sessions_pages": self.list_sessions_pages,
+            "filtered_list_pages": self.filtered_list_pages,
             "get_session_calls": self.get_session_calls,
             "dpu_hours_seen": round(self.dpu_hours_seen, 6),
             "duration_ms": self.duration_ms,
@@ -61,14 +86,12 @@ class SweepReport:
         }
 
 
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def _started(summary: SessionSummary) -> datetime | None:
+    return datetime.fromisoformat(summary.started_at) if summary.started_at else None
 
 
-def _state_began(record: SessionSummary) -> datetime | None:
-    if record.is_terminal and record.ended_at:
-        return _parse(record.ended_at)
-    return _parse(record.last_modified_at) or _parse(record.started_at)
+# What a session's follow-up left: its GetSession record (None: Athena no longer knows it) and view.
+FollowUp = tuple[Session | None, View | None]
 
 
 @dataclass
@@ -82,128 +105,130 @@ class _WorkgroupSweep:
     sessions_pool: ThreadPoolExecutor
     report: SweepReport
 
-    def _alert_state_for(self, summary: SessionSummary) -> str | None:
-        if summary.state in SEVERITY_BY_STATE:
-            return summary.state
-        if self._idle_too_long(summary):
-            return alerting.IDLE_STATE
-        return None
-
-    def _idle_too_long(self, record: SessionSummary) -> bool:
-        idle_since = _parse(record.idle_since)
-        return (self.config.idle_alert_minutes > 0 and record.state == "IDLE" and idle_since is not None
-                and self.now - idle_since >= timedelta(minutes=self.config.idle_alert_minutes))
-
-    def _too_old_to_alert(self, record: SessionSummary, alert_state: str) -> bool:
-        # First deploy (or a long outage): history older than the window is recorded, not alerted.
-        # Idle warnings are about money being spent now, so they are never history.
-        if alert_state == alerting.IDLE_STATE:
-            return False
-        began = _state_began(record)
-        return began is not None and began < self.now - timedelta(minutes=self.config.lookback_minutes)
-
-    def _suppress(self, session_id: str, alert_state: str) -> None:
-        state_store.suppress_alert(self.table, session_id, alert_state, int(self.now.timestamp()),
-                                   self.config.alert_record_ttl_days * 86_400)
-        with self.report._lock:
-            self.report.alerts_suppressed.append(f"{session_id}#{alert_state}")
-
-    def _list_all(self) -> dict[str, SessionSummary]:
-        listed: dict[str, SessionSummary] = {}
-        token: str | None = None
-        while True:
-            page = athena.list_sessions(self.name, token, LIST_PAGE_SIZE)
-            with self.report._lock:
-                self.report.list_sessions_pages += 1
-            for raw in page.get("Sessions") or []:
-                summary = summary_from_list(raw, self.name)
-                listed.setdefault(summary.session_id, summary)  # a session moving between pages
-            token = page.get("NextToken")
-            if not token:
-                return listed
-
-    def _follow_up(self, session_id: str, wanted: str | None, alerted: set[str]) -> tuple[Session | None, set[str]]:
-        """GetSession one session and send the alert its full record calls for, once."""
-        try:
-            with self.report._lock:
-                self.report.get_session_calls += 1
-            session = monitor.fetch_session(session_id)
-        except SessionNotFound:
-            return None, alerted  # gone (deleted workgroup, expired history): nothing left to say
-        with self.report._lock:
-            self.report.dpu_hours_seen += session.dpu_hours or 0.0
-        if wanted == alerting.IDLE_STATE and self._idle_too_long(session):
-            minutes = int((self.now - _parse(session.idle_since)).total_seconds() // 60)  # type: ignore[operator]
-            alert = alerting.idle_alert(session, minutes)
-        else:
-            alert = alerting.alert_for(session)
-        if alert is None or alert.state in alerted:
-            return session, alerted
-        if self._too_old_to_alert(session, alert.state):
-            self._suppress(session_id, alert.state)
-            return session, alerted | {alert.state}
-        outcome = monitor.notify_once(alert, int(self.now.timestamp()))
-        if outcome == monitor.IN_FLIGHT:
-            return session, alerted  # not ours to record: the next sweep looks again
-        if outcome == monitor.SENT_NOW:
-            with self.report._lock:
-                self.report.alerts_sent.append(alert.alert_id)
-        return session, alerted | {alert.state}
-
     def run(self) -> None:
-        snapshot = state_store.load_workgroup_snapshot(self.table, self.name)
-        listed = self._list_all()
-        views: dict[str, dict[str, Any]] = {}
-        follow_ups: dict[str, Future] = {}
-        for session_id, summary in listed.items():
-            previous = snapshot.get(session_id)
-            alerted = set(previous["alerted"]) if previous else set()
-            wanted = self._alert_state_for(summary)
-            if wanted is not None and wanted not in alerted:
-                if self._too_old_to_alert(summary, wanted):
-                    self._suppress(session_id, wanted)
-                    alerted.add(wanted)
-                else:
-                    follow_ups[session_id] = self.sessions_pool.submit(self._follow_up, session_id, wanted, alerted)
-            views[session_id] = {"state": summary.state, "alerted": alerted}
-        dropped = [session_id for session_id in snapshot if session_id not in listed]
-        for session_id in dropped:
-            follow_ups[session_id] = self.sessions_pool.submit(
-                self._follow_up, session_id, None, set(snapshot[session_id]["alerted"]))
-
-        states: list[str | None] = [views[s]["state"] for s in views if s not in follow_ups]
-        deletes: list[str] = []
-        failures: list[SessionMonitorError] = []
-        for session_id, future in follow_ups.items():
-            try:
-                session, alerted = future.result()
-            except SessionMonitorError as error:
-                failures.append(error)
-                views.pop(session_id, None)  # leave its view as it was: the retry redoes it
-                continue
-            if session is None or (session_id not in listed and session.is_terminal):
-                deletes.append(session_id)  # finished and reported: the view is no longer needed
-            else:
-                views[session_id] = {"state": session.state, "alerted": alerted}
-            if session is not None:
-                states.append(session.state)
-        upserts = {
-            session_id: view for session_id, view in views.items()
-            if session_id not in deletes and _changed(snapshot.get(session_id), view, int(self.now.timestamp()))
-        }
-        state_store.save_workgroup_snapshot(self.table, self.name, upserts, deletes,
-                                            int(self.now.timestamp()), SNAPSHOT_TTL_SECONDS)
-        with self.report._lock:
-            self.report.sessions_by_state.update(s or "UNKNOWN" for s in states)
+        known = state_store.load_workgroup(self.table, self.config.scope, self.name)
+        listed = self._list_active()
+        self._add_recent_in_alert_states(listed, self._reach(known.watermark))
+        plans = self._plan(known.views, listed)
+        views, forgotten, failures = self._collect(plans)
+        self._save(known, views, forgotten, complete=not failures)
         if failures:
             raise failures[0]
 
+    # -- listing --
 
-def _changed(previous: dict[str, Any] | None, view: dict[str, Any], now: int) -> bool:
-    if previous is None:
-        return True
-    return (previous["state"] != view["state"] or previous["alerted"] != view["alerted"]
-            or now - previous["written_at"] >= SNAPSHOT_REFRESH_SECONDS)
+    def _pages(self, state_filter: str | None) -> Iterator[list[SessionSummary]]:
+        token: str | None = None
+        while True:
+            page = athena.list_sessions(self.name, token, LIST_PAGE_SIZE, state_filter)
+            self.report.add(**{"filtered_list_pages" if state_filter else "list_sessions_pages": 1})
+            yield [summary_from_list(raw, self.name) for raw in page.get("Sessions") or []]
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    def _list_active(self) -> dict[str, tuple[SessionSummary, ledger.Source]]:
+        listed: dict[str, tuple[SessionSummary, ledger.Source]] = {}
+        for page in self._pages(None):
+            for summary in page:
+                listed.setdefault(summary.session_id, (summary, "listing"))  # a session moving between pages
+        return listed
+
+    def _reach(self, watermark: datetime | None) -> datetime:
+        if watermark is None:
+            return self.now - timedelta(minutes=self.config.lookback_minutes) - FIRST_SWEEP_REACH
+        return watermark - WATERMARK_MARGIN
+
+    def _add_recent_in_alert_states(self, listed: dict[str, tuple[SessionSummary, ledger.Source]],
+                                    reach: datetime) -> None:
+        """Newest first, until a session started before ``reach``: anything older was active (so
+        listed and remembered) at the last complete sweep, or is history."""
+        for state in FILTERED_STATES:
+            for page in self._pages(state):
+                recent = [s for s in page if (_started(s) or reach) >= reach]
+                for summary in recent:
+                    listed.setdefault(summary.session_id, (summary, "filtered"))
+                if len(recent) < len(page):
+                    break
+
+    # -- deciding --
+
+    def _plan(self, views: dict[str, View], listed: dict[str, tuple[SessionSummary, ledger.Source]]
+              ) -> dict[str, Future[FollowUp] | FollowUp]:
+        policy = monitor.policy(self.config)
+        plans: dict[str, Future[FollowUp] | FollowUp] = {}
+        for session_id, (summary, source) in listed.items():
+            before = views.get(session_id)
+            decision = ledger.decide(before, monitor.observe(summary, source), self.now, policy)
+            if decision.needs_record:
+                plans[session_id] = self.sessions_pool.submit(self._follow_up, session_id, before)
+            else:
+                view, outcomes = monitor.carry_out(decision.view, decision.actions, None, self.now)
+                self._report(session_id, decision.actions, outcomes)
+                plans[session_id] = (None, view)
+        for session_id, before in views.items():
+            if session_id in listed:
+                continue
+            if ledger.finished(before):
+                plans[session_id] = (None, None)  # reported, and no listing shows it any more
+            else:
+                plans[session_id] = self.sessions_pool.submit(self._follow_up, session_id, before)
+        return plans
+
+    def _follow_up(self, session_id: str, before: View | None) -> FollowUp:
+        """GetSession one session and carry out what its full record calls for."""
+        self.report.add(get_session_calls=1)
+        try:
+            session = monitor.fetch_session(session_id)
+        except SessionNotFound:
+            return None, None  # gone (deleted workgroup, expired history): nothing left to say
+        self.report.add(dpu_hours_seen=session.dpu_hours or 0.0)
+        decision = ledger.decide(before, monitor.observe(session, "get"), self.now, monitor.policy(self.config))
+        view, outcomes = monitor.carry_out(decision.view, decision.actions, session, self.now)
+        self._report(session_id, decision.actions, outcomes)
+        return session, view
+
+    def _report(self, session_id: str, actions: tuple[Action, ...], outcomes: list[Outcome]) -> None:
+        scope = f"{self.config.account_id}/{self.config.region}"
+        by_outcome: dict[str, list[str]] = {"alerts_sent": [], "alerts_suppressed": [], "alerts_pending": []}
+        for action, outcome in zip(actions, outcomes):
+            name = {"sent": "alerts_sent", "suppressed": "alerts_suppressed", "in_flight": "alerts_pending"}.get(outcome)
+            if name:
+                by_outcome[name].append(episode_alert_id(scope, session_id, action.episode.key))
+        self.report.add(**by_outcome)
+
+    def _collect(self, plans: dict[str, Future[FollowUp] | FollowUp]
+                 ) -> tuple[dict[str, View], list[str], list[SessionMonitorError]]:
+        views: dict[str, View] = {}
+        forgotten: list[str] = []
+        failures: list[SessionMonitorError] = []
+        states: list[str | None] = []
+        for session_id, plan in plans.items():
+            try:
+                session, view = plan.result() if isinstance(plan, Future) else plan
+            except SessionMonitorError as error:
+                failures.append(error)  # its view stays as it was: the retry redoes it
+                continue
+            if view is None:
+                forgotten.append(session_id)
+            else:
+                # A finished view stays while a listing still shows the session (accounts whose
+                # listing includes finished sessions), so it is not looked up or suppressed again.
+                views[session_id] = view
+            states.append(session.state if session is not None else view.state if view else None)
+        self.report.add(sessions_by_state=Counter(s or "UNKNOWN" for s in states))
+        return views, forgotten, failures
+
+    def _save(self, known: state_store.WorkgroupLedger, views: dict[str, View], forgotten: list[str],
+              complete: bool) -> None:
+        now = int(self.now.timestamp())
+        upserts = {
+            session_id: view for session_id, view in views.items()
+            if view != known.views.get(session_id) or now - known.written_at.get(session_id, 0) >= VIEW_REFRESH_SECONDS
+        }
+        deletes = [session_id for session_id in forgotten if session_id in known.views]
+        state_store.save_workgroup(self.table, self.config.scope, self.name, upserts, deletes,
+                                   self.now if complete else None, now, VIEW_TTL_SECONDS)
 
 
 def watched_workgroups(config: Settings) -> list[str]:
@@ -240,7 +265,11 @@ def sweep_workgroups(workgroups: list[str], now: datetime | None = None) -> Swee
 
 
 def _emit_metrics(report: SweepReport) -> None:
+    # From the invoking thread only: Powertools' Metrics is not locked (workers count into report).
     count_sessions_by_state(report.sessions_by_state.elements())
+    if report.alerts_sent:
+        count("AlertsPublished", len(report.alerts_sent))
+    count("FilteredListPages", report.filtered_list_pages)
     count("ListSessionsPages", report.list_sessions_pages)
     count("GetSessionCalls", report.get_session_calls)
     count("DpuHoursSeen", report.dpu_hours_seen, unit=_unit("NoUnit"))

@@ -8,7 +8,7 @@ import pytest
 
 from session_monitor.entry import handler
 from session_monitor.model import ALL_STATES
-from tests.helpers import api_event, get_session_response
+from tests.helpers import alert_id, api_event, get_session_response
 
 
 def call(event, context):
@@ -40,7 +40,8 @@ def test_looking_twice_at_a_failed_session_alerts_once(athena, alerts, context):
     assert len(sent) == 1
     assert sent[0]["subject"] == "[CRITICAL] Athena Spark session FAILED in analytics: s-1"
     assert sent[0]["attributes"] == {"state": "FAILED", "severity": "critical", "workgroup": "analytics",
-                                     "session_id": "s-1", "alert_id": "s-1#FAILED"}
+                                     "session_id": "s-1", "alert_id": alert_id("s-1", "FAILED"),
+                                     "account": "123456789012", "region": "us-east-1"}
 
 
 def test_too_long_session_id_is_a_400_and_never_reaches_athena(athena, alerts, context):
@@ -107,7 +108,7 @@ def test_sns_failure_still_answers_and_the_next_look_sends_the_alert(athena, ale
     config.settings.cache_clear()
     athena.add_response("get_session", get_session_response("s-1", "FAILED"), {"SessionId": "s-1"})
     assert call(api_event("/sessions/s-1"), context)[0] == 200
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == ["s-1#FAILED"]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id("s-1", "FAILED")]
 
 
 def test_list_sessions_pages_through_a_workgroup(athena, alerts, context):

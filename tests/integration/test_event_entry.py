@@ -9,7 +9,9 @@ import pytest
 from session_monitor import errors
 from session_monitor.entry import handler
 from session_monitor.model import ALL_STATES
-from tests.helpers import get_session_response, load_event, session_check_event
+from datetime import timedelta
+
+from tests.helpers import NOW, alert_id, get_session_response, load_event, session_check_event
 
 
 @pytest.mark.parametrize("key", ["SessionId", "session_id"])
@@ -43,7 +45,8 @@ def test_degraded_then_failed_sends_two_alerts_and_no_more(athena, alerts, conte
     for state in ("DEGRADED", "DEGRADED", "FAILED", "FAILED"):
         athena.add_response("get_session", get_session_response("s-3", state), {"SessionId": "s-3"})
         handler({"SessionId": "s-3"}, context)
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == ["s-3#DEGRADED", "s-3#FAILED"]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id("s-3", "DEGRADED", NOW - timedelta(minutes=1)),
+                                                                     alert_id("s-3", "FAILED")]
 
 
 @pytest.mark.parametrize("bad", ["", "x" * 257, None, 17, ["s-1"]])

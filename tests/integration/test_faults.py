@@ -16,7 +16,10 @@ from botocore.config import Config
 
 from session_monitor import clock, errors, sweep
 from session_monitor.entry import handler
-from tests.helpers import api_event, load_event
+from datetime import timedelta
+
+from local_mode.athena_emulator import FIXED_START
+from tests.helpers import alert_id, api_event, load_event
 
 
 @pytest.fixture
@@ -54,7 +57,7 @@ def test_a_throttling_storm_during_a_sweep_fails_only_that_work_and_it_is_redone
     assert alerts.received() == []
     etl.emulator.clear_faults()
     handler(load_event("scheduled_event.json"), context)
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [f"{sid}#FAILED"]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id(sid, "FAILED")]
 
 
 def test_a_dynamodb_outage_fails_the_direct_check_and_loses_nothing(etl, alerts, context, monkeypatch):
@@ -75,7 +78,7 @@ def test_a_dynamodb_outage_fails_the_direct_check_and_loses_nothing(etl, alerts,
     config.settings.cache_clear()
     handler({"SessionId": sid}, context)  # the retry
     handler({"SessionId": sid}, context)
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [f"{sid}#DEGRADED"]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id(sid, "DEGRADED", FIXED_START + timedelta(seconds=20))]
 
 
 def test_overlapping_sweeps_and_concurrent_api_requests_alert_each_change_once(etl, alerts, context):
@@ -114,7 +117,8 @@ def test_overlapping_sweeps_and_concurrent_api_requests_alert_each_change_once(e
     handler(load_event("scheduled_event.json"), context)  # whatever was in flight is settled
     assert statuses == ["FAILED"] * 24
     received = sorted(a["attributes"]["alert_id"] for a in alerts.received())
-    assert received == sorted([f"{s}#DEGRADED" for s in failing] + [f"{s}#FAILED" for s in failing])
+    assert received == sorted([alert_id(s, "DEGRADED", FIXED_START + timedelta(seconds=20)) for s in failing]
+                               + [alert_id(s, "FAILED") for s in failing])
 
 
 def test_logs_at_info_hold_no_credentials_role_arns_keys_or_raw_responses(etl, alerts, context, caplog):
@@ -187,4 +191,4 @@ def test_an_invocation_that_ends_in_the_on_failure_queue_can_be_redriven_and_ale
     config.settings.cache_clear()
     handler(record["requestPayload"], context)  # the operator redrives the queue
     handler(record["requestPayload"], context)  # ...and by mistake a second time
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [f"{sid}#DEGRADED"]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id(sid, "DEGRADED", FIXED_START + timedelta(seconds=20))]

@@ -10,7 +10,8 @@ import pytest
 
 from session_monitor import clock, errors, sweep
 from session_monitor.entry import handler
-from tests.helpers import load_event
+from local_mode.athena_emulator import FIXED_START
+from tests.helpers import alert_id, load_event
 
 SCHEDULED = load_event("scheduled_event.json")
 
@@ -33,6 +34,11 @@ def run(context, event=SCHEDULED):
     return handler(copy.deepcopy(event), context)
 
 
+def degraded(sid, after=20):
+    """The DEGRADED alert id of a session started at FIXED_START that degraded ``after`` seconds later."""
+    return alert_id(sid, "DEGRADED", FIXED_START + timedelta(seconds=after))
+
+
 def alert_ids(alerts):
     return sorted(a["attributes"]["alert_id"] for a in alerts.received())
 
@@ -50,7 +56,7 @@ def test_a_session_seen_idle_that_fails_and_leaves_the_listing_gets_its_failed_a
     second = run(context)
     assert second["get_session_calls"] == 1 and emulator.calls["GetSession"] == 1
     [alert] = alerts.received()
-    assert alert["attributes"]["alert_id"] == f"{session}#FAILED"
+    assert alert["attributes"]["alert_id"] == alert_id(session, "FAILED")
     assert alert["body"]["state_change_reason"] == "Spark driver crashed"
     assert alert["body"]["dpu_hours"] > 0
 
@@ -66,11 +72,11 @@ def test_a_realistic_estate_alerts_exactly_once_in_o_pages(estate, alerts, conte
         if index % 23 == 0:
             sid = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "IDLE", None), (300, "DEGRADED", "no healthy coordinator"),
                                                          (900, "FAILED", "coordinator lost")])
-            expected |= {f"{sid}#DEGRADED", f"{sid}#FAILED"}
+            expected |= {degraded(sid, 300), alert_id(sid, "FAILED")}
         elif index % 10 == 0:
             sid = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "BUSY", None), (500, "TERMINATING", None),
                                                          (510, "TERMINATED", "Session was terminated per request")])
-            expected.add(f"{sid}#TERMINATED")
+            expected.add(alert_id(sid, "TERMINATED"))
         else:
             emulator.start_session("etl", script=[(0, "CREATING", None), (20, "IDLE", None)], idle_timeout_minutes=480)
     for index in range(120):
@@ -90,7 +96,8 @@ def test_a_realistic_estate_alerts_exactly_once_in_o_pages(estate, alerts, conte
     assert len(expected) == 42
     assert emulator.calls["GetSession"] == 42
     # etl shrinks from 3 pages to 2 once its terminated and failed sessions leave the listing.
-    assert emulator.calls["ListSessions"] == 5 + 5 + 5 + 4
+    # plus one page per alert state per workgroup and sweep (StateFilter FAILED, TERMINATED, DEGRADED).
+    assert emulator.calls["ListSessions"] == (5 + 5 + 5 + 4) + 4 * 2 * 3
 
     before = emulator.calls["GetSession"]
     again = run(context)
@@ -103,7 +110,7 @@ def test_a_duplicated_scheduled_event_sends_nothing_new(estate, alerts, context)
     estate.clock.advance(60)
     run(context)
     run(context)  # EventBridge delivers at least once: the same event again
-    assert alert_ids(alerts) == [f"{sid}#DEGRADED"]
+    assert alert_ids(alerts) == [degraded(sid)]
 
 
 def test_one_failing_workgroup_does_not_stop_the_others_and_the_retry_finishes_it(estate, alerts, context):
@@ -115,11 +122,11 @@ def test_one_failing_workgroup_does_not_stop_the_others_and_the_retry_finishes_i
     with pytest.raises(errors.SweepIncomplete) as raised:
         run(context)
     assert "science (AthenaThrottled)" in str(raised.value)
-    assert alert_ids(alerts) == [f"{good}#DEGRADED"]
+    assert alert_ids(alerts) == [degraded(good)]
 
     emulator.clear_faults()
     run(context)  # the asynchronous retry
-    assert alert_ids(alerts) == [f"{late}#DEGRADED"]
+    assert alert_ids(alerts) == [degraded(late)]
 
 
 def test_an_unknown_workgroup_is_reported_not_fatal_to_the_rest(estate, alerts, context, monkeypatch):
@@ -131,7 +138,7 @@ def test_an_unknown_workgroup_is_reported_not_fatal_to_the_rest(estate, alerts, 
     estate.clock.advance(60)
     with pytest.raises(errors.SweepIncomplete, match="deleted-team"):
         run(context)
-    assert alert_ids(alerts) == [f"{sid}#DEGRADED"]
+    assert alert_ids(alerts) == [degraded(sid)]
 
 
 class Crash(BaseException):
@@ -156,7 +163,7 @@ def test_a_crash_before_sns_answers_delays_the_alert_but_never_loses_it(estate, 
     assert alerts.received() == []
     estate.clock.advance(180)  # past the lease: the next sweep takes the claim over
     run(context)
-    assert alert_ids(alerts) == [f"{sid}#DEGRADED"]
+    assert alert_ids(alerts) == [degraded(sid)]
 
 
 def test_a_crash_between_publish_and_record_is_delivered_once_and_the_retry_does_not_resend(estate, alerts, context, monkeypatch):
@@ -174,7 +181,7 @@ def test_a_crash_between_publish_and_record_is_delivered_once_and_the_retry_does
         run(context)
     monkeypatch.setattr(state_store, "confirm_alert", real_confirm)
     run(context)  # the asynchronous retry comes within a minute or two: inside the lease
-    assert alert_ids(alerts) == [f"{sid}#DEGRADED"]
+    assert alert_ids(alerts) == [degraded(sid)]
 
 
 def test_history_older_than_the_lookback_is_recorded_not_alerted(emulated_athena, alerts, context, monkeypatch):
@@ -192,8 +199,8 @@ def test_history_older_than_the_lookback_is_recorded_not_alerted(emulated_athena
     fresh = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "just now")])
     emulated_athena.clock.advance(60)
     report = run(context)
-    assert report["alerts_suppressed"] == [f"{old}#FAILED"]
-    assert alert_ids(alerts) == [f"{fresh}#FAILED"]
+    assert report["alerts_suppressed"] == [alert_id(old, "FAILED")]
+    assert alert_ids(alerts) == [alert_id(fresh, "FAILED")]
     assert emulator.calls["GetSession"] == 1  # the old one needed no GetSession
     # and no other path alerts on the suppressed one later
     assert handler({"SessionId": old}, context)["state"] == "FAILED"
@@ -270,7 +277,7 @@ def test_fan_out_queues_one_message_per_workgroup_and_the_batch_reports_partial_
     batch["Records"].append(dict(template, messageId="bad-1", body="not json"))
     answer = handler(batch, context)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "bad-1"}]}
-    assert alert_ids(alerts) == [f"{sid}#DEGRADED"]
+    assert alert_ids(alerts) == [degraded(sid)]
 
 
 def test_sweep_report_is_json(estate, alerts, context):

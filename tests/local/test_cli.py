@@ -79,7 +79,8 @@ def test_sweep_prints_its_report_and_alerts(cli):
     assert result.returncode == 0 and result.stderr == ""
     report = json.loads(result.stdout)
     assert report["workgroups"] == ["notebooks"] and report["sessions_by_state"] == {"DEGRADED": 1}
-    assert report["alerts_sent"] == [f"{cli.ids['degraded']}#DEGRADED"]
+    [sent] = report["alerts_sent"]
+    assert sent.startswith(f"123456789012/us-east-1/{cli.ids['degraded']}#DEGRADED#")
     assert cli.alerts() == [(cli.ids["degraded"], "DEGRADED")]
     again = json.loads(cli("sweep").stdout)  # WATCHED_WORKGROUPS; nothing new to say
     assert again["workgroups"] == ["etl-nightly", "ml-training", "notebooks"] and again["alerts_sent"] == []

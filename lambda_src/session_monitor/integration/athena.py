@@ -64,9 +64,12 @@ def get_session(session_id: str) -> dict[str, Any]:
     )
 
 
-def list_sessions(workgroup: str, next_token: str | None = None, max_results: int = 100) -> dict[str, Any]:
-    """One page of ListSessions (boto3 has no paginator for it)."""
+def list_sessions(workgroup: str, next_token: str | None = None, max_results: int = 100,
+                  state_filter: str | None = None) -> dict[str, Any]:
+    """One page of ListSessions (boto3 has no paginator for it), optionally of one state only."""
     kwargs: dict[str, Any] = {"WorkGroup": workgroup, "MaxResults": max_results}
+    if state_filter:
+        kwargs["StateFilter"] = state_filter
     if next_token:
         kwargs["NextToken"] = next_token
 

@@ -1,9 +1,15 @@
-"""DynamoDB state table: which alerts were sent, and what each workgroup's sessions looked like.
+"""DynamoDB state table: the alert ledger and what each workgroup's sessions looked like.
 
-Items (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
-- ``SESSION#<id>`` / ``ALERT#<state>``: one alert. ``status`` is PENDING while an invocation holds a
-  short lease to publish it, SENT once SNS accepted it (with SNS's ``message_id``).
-- ``WORKGROUP#<name>`` / ``SESSION#<id>``: the sweep's last view of an active session.
+Every key that names a session carries its *scope*, ``ACCOUNT#REGION``, so one table can later
+hold the sessions of many accounts and Regions without a migration. Items (partition key ``pk``,
+sort key ``sk``, TTL attribute ``expires_at``):
+
+- ``SESSION#<scope>#<id>`` / ``ALERT#<episode key>``: one alert, e.g. ``ALERT#FAILED#END`` or
+  ``ALERT#DEGRADED#20261126T120000Z``. ``status`` is PENDING while a look holds a short lease to
+  publish it, SENT once SNS accepted it (with SNS's ``message_id``), SUPPRESSED for history.
+- ``WORKGROUP#<scope>#<name>`` / ``SESSION#<id>``: the ledger's view of a session (see
+  ``ledger.View``): its state, since when, the episodes done, an open DEGRADED.
+- ``WORKGROUP#<scope>#<name>`` / ``WATERMARK``: when the workgroup's last complete sweep began.
 
 Every write that guards against a duplicate is a conditional write; a lost race is a normal answer
 (False), not an error.
@@ -12,50 +18,63 @@ Every write that guards against a duplicate is a conditional write; a lost race 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import StateStoreUnavailable
+from ..ledger import View
 from . import clients
 
 PENDING = "PENDING"
 SENT = "SENT"
 SUPPRESSED = "SUPPRESSED"  # history older than the look-back window: recorded, never sent
+WATERMARK = "WATERMARK"
+VIEW_PREFIX = "SESSION#"
 
 
-def _alert_key(session_id: str, state: str) -> dict[str, Any]:
-    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": f"ALERT#{state}"}}
+def _alert_key(scope: str, session_id: str, episode_key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SESSION#{scope}#{session_id}"}, "sk": {"S": f"ALERT#{episode_key}"}}
 
 
-def _conditional(call) -> bool:
+def _workgroup_pk(scope: str, workgroup: str) -> dict[str, str]:
+    return {"S": f"WORKGROUP#{scope}#{workgroup}"}
+
+
+def _refused(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _conditional(call: Callable[[], Any]) -> bool:
     """Run a conditional write: True if it happened, False if its condition was false."""
     try:
         call()
         return True
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        if _refused(error):
             return False
         raise StateStoreUnavailable("the state table refused a write") from None
     except BotoCoreError:
         raise StateStoreUnavailable("the state table could not be reached") from None
 
 
-def claim_alert(table: str, session_id: str, state: str, now: int, lease_seconds: int,
+def claim_alert(table: str, scope: str, session_id: str, episode_key: str, now: int, lease_seconds: int,
                 ttl_seconds: int) -> tuple[str | None, str | None]:
-    """Take the right to publish one alert.
+    """Take the right to publish one episode's alert.
 
     Returns ``(token, None)`` when claimed, else ``(None, status)`` with the status of the record
     that holds it: SENT or SUPPRESSED (done), or PENDING (another look holds an unexpired lease).
     A claim whose lease ran out (its holder died before SNS answered, or between SNS and
     ``confirm_alert``) can be taken again, so a crash delays an alert but never loses it.
+    ``now`` must be the moment of the claim: a lease dated earlier is born expired.
     """
     token = uuid.uuid4().hex
     try:
         clients.client("dynamodb").put_item(
             TableName=table,
             Item={
-                **_alert_key(session_id, state),
+                **_alert_key(scope, session_id, episode_key),
                 "status": {"S": PENDING},
                 "claim": {"S": token},
                 "lease_until": {"N": str(now + lease_seconds)},
@@ -67,20 +86,20 @@ def claim_alert(table: str, session_id: str, state: str, now: int, lease_seconds
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            holder = error.response.get("Item", {}).get("status", {}).get("S", PENDING)
-            return None, holder
+        if _refused(error):
+            return None, error.response.get("Item", {}).get("status", {}).get("S", PENDING)
         raise StateStoreUnavailable("the state table refused a write") from None
     except BotoCoreError:
         raise StateStoreUnavailable("the state table could not be reached") from None
     return token, None
 
 
-def confirm_alert(table: str, session_id: str, state: str, token: str, message_id: str, now: int) -> bool:
+def confirm_alert(table: str, scope: str, session_id: str, episode_key: str, token: str, message_id: str,
+                  now: int) -> bool:
     """Record that SNS accepted the alert. Written only after SNS answered, never before."""
     return _conditional(lambda: clients.client("dynamodb").update_item(
         TableName=table,
-        Key=_alert_key(session_id, state),
+        Key=_alert_key(scope, session_id, episode_key),
         UpdateExpression="SET #status = :sent, message_id = :message_id, sent_at = :now REMOVE lease_until",
         ConditionExpression="claim = :token",
         ExpressionAttributeNames={"#status": "status"},
@@ -90,22 +109,36 @@ def confirm_alert(table: str, session_id: str, state: str, token: str, message_i
     ))
 
 
-def release_alert(table: str, session_id: str, state: str, token: str) -> bool:
+def release_alert(table: str, scope: str, session_id: str, episode_key: str, token: str) -> bool:
     """Give a claim back after SNS refused the alert, so the next look retries at once."""
     return _conditional(lambda: clients.client("dynamodb").delete_item(
         TableName=table,
-        Key=_alert_key(session_id, state),
+        Key=_alert_key(scope, session_id, episode_key),
         ConditionExpression="claim = :token AND #status = :pending",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={":token": {"S": token}, ":pending": {"S": PENDING}},
     ))
 
 
-def _query(table: str, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
+def suppress_alert(table: str, scope: str, session_id: str, episode_key: str, now: int, ttl_seconds: int) -> bool:
+    """Record an episode's alert as deliberately not sent (history older than the look-back window).
+
+    Conditional like a claim, so no later look (sweep or API) alerts on it either.
+    """
+    return _conditional(lambda: clients.client("dynamodb").put_item(
+        TableName=table,
+        Item={**_alert_key(scope, session_id, episode_key), "status": {"S": SUPPRESSED},
+              "sent_at": {"N": str(now)}, "expires_at": {"N": str(now + ttl_seconds)}},
+        ConditionExpression="attribute_not_exists(pk)",
+    ))
+
+
+def _query(table: str, pk: dict[str, str], sk_condition: str = "", values: dict[str, Any] | None = None
+           ) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {
         "TableName": table,
-        "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-        "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": sk_prefix}},
+        "KeyConditionExpression": "pk = :pk" + sk_condition,
+        "ExpressionAttributeValues": {":pk": pk, **(values or {})},
     }
     try:
         while True:
@@ -118,57 +151,104 @@ def _query(table: str, pk: str, sk_prefix: str) -> Iterator[dict[str, Any]]:
         raise StateStoreUnavailable("the state table could not be read") from None
 
 
-def suppress_alert(table: str, session_id: str, state: str, now: int, ttl_seconds: int) -> bool:
-    """Record an alert as deliberately not sent (history older than the look-back window).
-
-    Conditional like a claim, so no later look (sweep or API) alerts on it either.
-    """
-    return _conditional(lambda: clients.client("dynamodb").put_item(
-        TableName=table,
-        Item={**_alert_key(session_id, state), "status": {"S": SUPPRESSED}, "sent_at": {"N": str(now)},
-              "expires_at": {"N": str(now + ttl_seconds)}},
-        ConditionExpression="attribute_not_exists(pk)",
-    ))
+def _moment(item: dict[str, Any], name: str) -> datetime | None:
+    value = item.get(name, {}).get("N")
+    return None if value is None else datetime.fromtimestamp(int(value), tz=timezone.utc)
 
 
+def _view_of(item: dict[str, Any]) -> tuple[View, int]:
+    state = item.get("state", {}).get("S")
+    view = View(
+        state=None if state in (None, "UNKNOWN") else state,
+        since=_moment(item, "since"),
+        since_known=item.get("since_known", {}).get("BOOL", False),
+        done=frozenset(item.get("done", {}).get("SS", [])),
+        open_degraded=item.get("open_degraded", {}).get("S"),
+    )
+    return view, int(item.get("written_at", {}).get("N", "0"))
 
-def load_workgroup_snapshot(table: str, workgroup: str) -> dict[str, dict[str, Any]]:
-    """The sweep's last view of a workgroup: session id -> {state, alerted, written_at}."""
-    snapshot: dict[str, dict[str, Any]] = {}
-    for item in _query(table, f"WORKGROUP#{workgroup}", "SESSION#"):
-        snapshot[item["sk"]["S"].removeprefix("SESSION#")] = {
-            "state": item.get("state", {}).get("S"),
-            "alerted": set(item.get("alerted", {}).get("SS", [])),
-            "written_at": int(item.get("written_at", {}).get("N", "0")),
-        }
-    return snapshot
+
+def _item_of(pk: dict[str, str], session_id: str, view: View, now: int, ttl_seconds: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": pk, "sk": {"S": VIEW_PREFIX + session_id},
+        "state": {"S": view.state or "UNKNOWN"}, "since_known": {"BOOL": view.since_known},
+        "written_at": {"N": str(now)}, "expires_at": {"N": str(now + ttl_seconds)},
+    }
+    if view.since is not None:
+        item["since"] = {"N": str(int(view.since.timestamp()))}
+    if view.done:
+        item["done"] = {"SS": sorted(view.done)}
+    if view.open_degraded:
+        item["open_degraded"] = {"S": view.open_degraded}
+    return item
 
 
-def save_workgroup_snapshot(table: str, workgroup: str, upserts: dict[str, dict[str, Any]],
-                            deletes: list[str], now: int, ttl_seconds: int) -> None:
-    """Write the changed part of a workgroup's view in batches of 25 (BatchWriteItem's limit)."""
-    requests: list[dict[str, Any]] = []
-    for session_id, view in upserts.items():
-        item: dict[str, Any] = {
-            "pk": {"S": f"WORKGROUP#{workgroup}"}, "sk": {"S": f"SESSION#{session_id}"},
-            "state": {"S": view["state"] or "UNKNOWN"}, "written_at": {"N": str(now)},
-            "expires_at": {"N": str(now + ttl_seconds)},
-        }
-        if view.get("alerted"):
-            item["alerted"] = {"SS": sorted(view["alerted"])}
-        requests.append({"PutRequest": {"Item": item}})
-    for session_id in deletes:
-        requests.append({"DeleteRequest": {"Key": {"pk": {"S": f"WORKGROUP#{workgroup}"},
-                                                   "sk": {"S": f"SESSION#{session_id}"}}}})
+class WorkgroupLedger:
+    """A workgroup's part of the ledger as one query reads it: session views and the watermark."""
+
+    def __init__(self) -> None:
+        self.views: dict[str, View] = {}
+        self.written_at: dict[str, int] = {}
+        self.watermark: datetime | None = None
+
+
+def load_workgroup(table: str, scope: str, workgroup: str) -> WorkgroupLedger:
+    """Every view of a workgroup's sessions, and its watermark, in one paginated query."""
+    ledger = WorkgroupLedger()
+    for item in _query(table, _workgroup_pk(scope, workgroup)):
+        sk = item["sk"]["S"]
+        if sk == WATERMARK:
+            ledger.watermark = _moment(item, "swept_at")
+        elif sk.startswith(VIEW_PREFIX):
+            session_id = sk.removeprefix(VIEW_PREFIX)
+            ledger.views[session_id], ledger.written_at[session_id] = _view_of(item)
+    return ledger
+
+
+def load_view(table: str, scope: str, workgroup: str, session_id: str) -> View | None:
+    """One session's view (the API and direct checks), or None if the ledger has none."""
+    for item in _query(table, _workgroup_pk(scope, workgroup), " AND sk = :sk", {":sk": {"S": VIEW_PREFIX + session_id}}):
+        return _view_of(item)[0]
+    return None
+
+
+def save_view(table: str, scope: str, workgroup: str, session_id: str, view: View | None, now: int,
+              ttl_seconds: int) -> None:
+    """Write one session's view, or delete it (``view`` None)."""
+    pk = _workgroup_pk(scope, workgroup)
     try:
-        for start in range(0, len(requests), 25):
-            pending = {table: requests[start:start + 25]}
-            for _attempt in range(5):
-                answer = clients.client("dynamodb").batch_write_item(RequestItems=pending)
-                pending = answer.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            else:
-                raise StateStoreUnavailable("the state table kept throttling the snapshot write")
+        if view is None:
+            clients.client("dynamodb").delete_item(TableName=table, Key={"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}})
+        else:
+            clients.client("dynamodb").put_item(TableName=table, Item=_item_of(pk, session_id, view, now, ttl_seconds))
     except (ClientError, BotoCoreError):
         raise StateStoreUnavailable("the state table could not be written") from None
+
+
+def save_workgroup(table: str, scope: str, workgroup: str, upserts: dict[str, View], deletes: list[str],
+                   watermark: datetime | None, now: int, ttl_seconds: int) -> None:
+    """Write the changed views (and the new watermark) in batches of 25 (BatchWriteItem's limit)."""
+    pk = _workgroup_pk(scope, workgroup)
+    requests: list[dict[str, Any]] = [
+        {"PutRequest": {"Item": _item_of(pk, session_id, view, now, ttl_seconds)}} for session_id, view in upserts.items()
+    ]
+    requests += [{"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}}}} for session_id in deletes]
+    if watermark is not None:
+        requests.append({"PutRequest": {"Item": {"pk": pk, "sk": {"S": WATERMARK},
+                                                 "swept_at": {"N": str(int(watermark.timestamp()))},
+                                                 "expires_at": {"N": str(now + ttl_seconds)}}}})
+    try:
+        for start in range(0, len(requests), 25):
+            _batch_write(table, requests[start:start + 25])
+    except (ClientError, BotoCoreError):
+        raise StateStoreUnavailable("the state table could not be written") from None
+
+
+def _batch_write(table: str, requests: list[dict[str, Any]]) -> None:
+    pending: dict[str, Any] = {table: requests}
+    for _attempt in range(5):
+        answer = clients.client("dynamodb").batch_write_item(RequestItems=pending)
+        pending = answer.get("UnprocessedItems") or {}
+        if not pending:
+            return
+    raise StateStoreUnavailable("the state table kept throttling the sweep's write")
