@@ -132,6 +132,8 @@ def render(results: dict[str, Any]) -> str:
         for scenario in sweep["scenarios"]:
             for label, run in scenario["sweeps"].items():
                 calls = ", ".join(f"{op} {n}" for op, n in run["athena_calls"].items())
+                if run.get("filtered_list_pages"):  # the per-state listings that find short-lived sessions
+                    calls += f" (StateFilter pages {run['filtered_list_pages']})"
                 error = f" ({run['error'][:120]})" if run["error"] else ""
                 harness = run["emulator_cpu_s"] + run["moto_cpu_s"]
                 lines.append(f"| {scenario['sessions']} | {label}{error} | {run['wall_s']:.2f} | {run['cpu_s']:.2f} | "

@@ -211,6 +211,7 @@ def _function(out: Path) -> None:
         "alerts_suppressed": len(report.get("alerts_suppressed", [])),
         "sessions_by_state": report.get("sessions_by_state", {}),
         "failed_workgroups": report.get("failed_workgroups", {}),
+        "filtered_list_pages": report.get("filtered_list_pages", 0),
     }))
 
 

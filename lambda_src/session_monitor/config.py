@@ -54,8 +54,7 @@ class Settings:
             sweep_queue_url=env.get("SWEEP_QUEUE_URL") or None,
             alert_record_ttl_days=_number(env, "ALERT_RECORD_TTL_DAYS", 90, int, minimum=1),
             schedule_minutes=_number(env, "SCHEDULE_MINUTES", None, int, minimum=1),
-            account_id=env.get("MONITOR_ACCOUNT_ID", "").strip() or "-",
-            region=(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "-").strip(),
+            **_where(env),
         )._checked()
 
     def _checked(self) -> "Settings":
@@ -80,6 +79,12 @@ class Settings:
         if not self.alerts_topic_arn or not self.state_table_name:
             raise ConfigurationError("ALERTS_TOPIC_ARN and STATE_TABLE_NAME must be set to send alerts")
         return self.alerts_topic_arn, self.state_table_name
+
+
+def _where(env: Mapping[str, str]) -> dict[str, str]:
+    """The account (set by the stack) and Region (set by Lambda) that ledger keys carry."""
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "-"
+    return {"account_id": env.get("MONITOR_ACCOUNT_ID", "").strip() or "-", "region": region.strip()}
 
 
 def _number(env: Mapping[str, str], name: str, default, kind, minimum):

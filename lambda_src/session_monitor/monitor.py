@@ -73,9 +73,15 @@ def check_session(session_id: object, *, raise_on_alert_failure: bool = True) ->
 
 def _decide_and_record(session: Session) -> int:
     config = settings()
-    _topic, table = config.require_alerting()
-    workgroup = session.workgroup or "-"
     now = clock.utc_now()
+    if not (config.alerts_topic_arn and config.state_table_name):
+        # No ledger (the CLI's read-only use, a bare benchmark): fine while nothing calls for an
+        # alert; a session that does needs the topic and the table, and says so.
+        if ledger.decide(None, observe(session, "get"), now, policy(config)).actions:
+            config.require_alerting()
+        return 0
+    table = config.state_table_name
+    workgroup = session.workgroup or "-"
     before = state_store.load_view(table, config.scope, workgroup, session.session_id)
     decision = ledger.decide(before, observe(session, "get"), now, policy(config))
     view, outcomes = carry_out(decision.view, decision.actions, session, now)
