@@ -246,3 +246,17 @@ def test_steady_state_costs_one_filtered_page_per_alert_state_and_writes_only_th
     report = sweep(context)
     assert report["list_sessions_pages"] == 1 and report["filtered_list_pages"] == 3
     assert etl.calls["GetSession"] == before.get("GetSession", 0)
+
+
+def test_if_filtered_listings_showed_no_finished_sessions_nothing_seen_active_would_be_lost(etl, alerts, context):
+    """The undocumented half: with StateFilter returning no finished sessions, every end of a
+    session seen active at an earlier sweep is still found by its disappearance."""
+    etl.emulator.filtered_lists_finished = False
+    ends = [etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "IDLE", None), (200 + i, final, "x")],
+                                       idle_timeout_minutes=480)
+            for i, final in enumerate(["FAILED", "TERMINATED", "FAILED"])]
+    etl.clock.advance(60)
+    sweep(context)
+    etl.clock.advance(300)
+    sweep(context)
+    assert sorted(states(alerts.received())) == sorted(zip(ends, ["FAILED", "TERMINATED", "FAILED"]))
