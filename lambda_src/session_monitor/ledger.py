@@ -10,10 +10,14 @@ Episodes. An alert is sent once per *episode*: a (session, state, when the state
 ends once, so a terminal state's episode is keyed ``FAILED#END`` / ``TERMINATED#END`` whatever its
 timestamps say. A DEGRADED (or long IDLE) state can come back, so its key carries when it began:
 Athena's timestamp (LastModifiedDateTime; IdleSinceDateTime for IDLE) or, where Athena leaves it
-out, the first time the monitor saw the session in that state.
+out, the first time the monitor saw the session in that state. An episode lasts as long as looks
+keep seeing the state: a new LastModifiedDateTime on a session still DEGRADED (a new reason) is
+the same episode, and a degradation that recovered and came back between two looks was never seen
+to end, so it stays one incident, closed by one RECOVERED.
 
 Age. Only a timestamp may prove an episode old. An episode whose timestamp is before
-``now - lookback`` is recorded as suppressed, never sent (no storm on first deploy, no alert when
+``now - lookback`` (and before ``history_before``, the last complete sweep, when one is known, so
+that an outage delays alerts instead of losing them) is recorded as suppressed, never sent (no storm on first deploy, no alert when
 someone reads history). An episode with no timestamp is dated by its first sight, so it is recent:
 where in doubt, a possible duplicate beats a lost alert. Idle warnings are about money spent now
 and are never history.
@@ -77,6 +81,8 @@ class View:
 class Policy:
     lookback: timedelta
     idle_alert: timedelta | None = None  # None: the idle watch is off
+    # Anything that began after this was not yet looked at by a complete sweep: never history.
+    history_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -117,20 +123,12 @@ def token_of(moment: datetime) -> str:
 
 
 def _since(view: View, obs: Observation, now: datetime) -> tuple[datetime, bool]:
+    if view.state == obs.state and view.since is not None:
+        return view.since, view.since_known  # the state we saw last goes on: the same episode
     stamp = obs.state_timestamp()
-    if view.state == obs.state and view.since is not None and _same_episode(view, stamp):
-        return view.since, view.since_known
     if stamp is not None:
         return stamp, True
     return now.replace(microsecond=0), False  # first sight (to the second, as the ledger stores it)
-
-
-def _same_episode(view: View, stamp: datetime | None) -> bool:
-    """The state we remember goes on, unless Athena dates it anew: a timestamp later than the one
-    we keep (or than our first sight of an undated state) means the state was left and re-entered."""
-    if stamp is None:
-        return True
-    return stamp == view.since if view.since_known else stamp <= view.since  # type: ignore[operator]
 
 
 def _episode(obs: Observation, since: datetime, known: bool, now: datetime, policy: Policy) -> Episode | None:
@@ -139,15 +137,19 @@ def _episode(obs: Observation, since: datetime, known: bool, now: datetime, poli
         return Episode(obs.session_id, state, END, since, known)
     if state == DEGRADED:
         return Episode(obs.session_id, state, token_of(since), since, known)
-    if state == IDLE and policy.idle_alert is not None and known and now - since >= policy.idle_alert:
+    # Undated idleness counts from first sight: a lower bound on how long it has lasted.
+    if state == IDLE and policy.idle_alert is not None and now - since >= policy.idle_alert:
         return Episode(obs.session_id, state, token_of(since), since, known)
     return None
 
 
 def _is_history(episode: Episode, now: datetime, policy: Policy) -> bool:
-    if episode.state == IDLE:
+    if episode.state == IDLE or not episode.began_known:
         return False
-    return episode.began_known and episode.began < now - policy.lookback
+    cutoff = now - policy.lookback
+    if policy.history_before is not None:
+        cutoff = min(cutoff, policy.history_before)
+    return episode.began < cutoff
 
 
 def _recovery(view: View, obs: Observation, since: datetime, known: bool) -> Episode | None:

@@ -6,6 +6,7 @@ alert is decided by the pure ``ledger``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,9 +38,41 @@ def observe(session: SessionSummary, source: ledger.Source) -> Observation:
                        started=_moment(session.started_at))
 
 
-def policy(config: Settings) -> Policy:
+# A watermark is when a workgroup's last complete sweep began; less this margin for clock skew
+# and listing lag between Athena and us.
+WATERMARK_MARGIN = timedelta(minutes=5)
+
+
+def policy(config: Settings, watermark: datetime | None = None) -> Policy:
+    """The ledger's policy; with a workgroup's watermark, nothing after its last complete sweep
+    is history, however long ago that sweep was (an outage delays alerts, it does not lose them)."""
     idle = timedelta(minutes=config.idle_alert_minutes) if config.idle_alert_minutes > 0 else None
-    return Policy(lookback=timedelta(minutes=config.lookback_minutes), idle_alert=idle)
+    history_before = None if watermark is None else watermark - WATERMARK_MARGIN
+    return Policy(lookback=timedelta(minutes=config.lookback_minutes), idle_alert=idle,
+                  history_before=history_before)
+
+
+def pin_first_sight(decision: ledger.Decision, before: View | None, observation: Observation, workgroup: str,
+                    now: datetime, rules: Policy) -> ledger.Decision:
+    """Record the first sight of an undated state before alerting on it, so that every look
+    (concurrent ones, and the retry after a crash) names the episode by the same moment.
+
+    A conditional write registers ``decision.view.since`` unless the ledger already holds a
+    sighting of this state; then that one is used and the decision made again from it."""
+    undated = [a for a in decision.actions if a.kind == "alert" and not a.episode.began_known
+               and a.episode.token != ledger.END]
+    if not undated or decision.view.since is None:
+        return decision
+    config = settings()
+    _topic, table = config.require_alerting()
+    stored = state_store.register_sighting(table, config.scope, workgroup, observation.session_id,
+                                           observation.state or "UNKNOWN", decision.view.since,
+                                           int(now.timestamp()), VIEW_TTL_SECONDS)
+    if stored is None:
+        return decision
+    since, known = stored
+    pinned = replace(before or View(), state=observation.state, since=since, since_known=known)
+    return ledger.decide(pinned, observation, now, rules)
 
 
 def fetch_session(session_id: object) -> Session:
@@ -82,14 +115,32 @@ def _decide_and_record(session: Session) -> int:
         return 0
     table = config.state_table_name
     workgroup = session.workgroup or "-"
+    observation = observe(session, "get")
     before = state_store.load_view(table, config.scope, workgroup, session.session_id)
-    decision = ledger.decide(before, observe(session, "get"), now, policy(config))
+    rules = policy(config)
+    decision = ledger.decide(before, observation, now, rules)
+    if any(action.kind == "suppress" for action in decision.actions):
+        # History by the look-back alone; but a sweep that has not looked since would alert it.
+        rules = policy(config, state_store.load_watermark(table, config.scope, workgroup))
+        decision = ledger.decide(before, observation, now, rules)
+    decision = pin_first_sight(decision, before, observation, workgroup, now, rules)
     view, outcomes = carry_out(decision.view, decision.actions, session, now)
-    keep = view if ledger.worth_keeping(view) else None
-    if keep != before and (keep is not None or before is not None):
-        state_store.save_view(table, config.scope, workgroup, session.session_id, keep,
-                              int(now.timestamp()), VIEW_TTL_SECONDS)
+    _remember(table, workgroup, session.session_id, before, view, now)
     return sum(1 for outcome in outcomes if outcome == SENT_NOW)
+
+
+def _remember(table: str, workgroup: str, session_id: str, before: View | None, view: View, now: datetime) -> None:
+    """Write what a single look learnt. A view the sweep keeps is never dropped here (the sweep
+    sees an ending as the disappearance of a session it has a view of); a finished one is."""
+    if ledger.finished(view):
+        keep = None
+    elif before is not None or ledger.worth_keeping(view):
+        keep = view
+    else:
+        return
+    if keep != before:
+        state_store.save_view(settings().state_table_name or "", settings().scope, workgroup, session_id, keep,
+                              int(now.timestamp()), VIEW_TTL_SECONDS)
 
 
 def carry_out(view: View, actions: tuple[Action, ...], session: Session | None, now: datetime

@@ -44,16 +44,16 @@ only match as a whole word (``DBPASS``).
 from __future__ import annotations
 
 import re
-from typing import Callable, Mapping
+from typing import Mapping
 
 REDACTED = "***redacted***"
 
 _SECRET_FRAGMENTS = (
-    "password", "passwd", "passphrase", "pwd", "secret", "token", "credential", "signature",
-    "apikey", "accesskey", "privatekey", "accountkey", "encryptionkey", "signingkey", "masterkey",
-    "keyfile",
+    "password", "passwd", "passphrase", "passcode", "pwd", "pgpass", "secret", "token", "credential",
+    "signature", "webhook", "apikey", "accesskey", "privatekey", "privkey", "accountkey", "encryptionkey",
+    "signingkey", "masterkey", "sshkey", "fernetkey", "keyfile",
 )
-_SECRET_WORDS = frozenset({"pass", "sas", "sig", "jwt", "bearer"})
+_SECRET_WORDS = frozenset({"pass", "sas", "sig", "jwt", "bearer", "pat", "sk", "ak"})
 _SECRET_LAST_WORDS = frozenset({"auth", "authorization"})
 _DESCRIPTOR_LAST_WORDS = frozenset({"provider", "providers", "class", "type"})
 
@@ -88,23 +88,63 @@ def is_secret_key(key: str) -> bool:
     )
 
 
-def _redact_pair(match: re.Match[str]) -> str:
-    lead, name, _value = match.groups()
-    return f"{lead}{name}={REDACTED}" if is_secret_key(name) else match.group(0)
-
-
-_VALUE_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
-    (re.compile(r"://[^/?#@\s]+@"), f"://{REDACTED}@"),
+_URI_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Greedy up to the last '@' before the host, so a password with an '@' in it goes whole.
+    (re.compile(r"://[^/?#\s]+@"), f"://{REDACTED}@"),
     (re.compile(r"(jdbc:oracle:[a-z0-9]+:)[^@\s/]+/[^@\s]+@", re.IGNORECASE), rf"\g<1>{REDACTED}@"),
-    (re.compile(r"(^|[?&;,\s])([^=&;,#\s/:?]+)=([^&;,#\s]*)"), _redact_pair),
 )
+
+# A pair's name is a whole run of these (the lookbehind starts a name only where a run starts,
+# which also keeps the scan linear); blanks around the '=' are allowed, as in JAAS and ADO.NET.
+_NAME_CHAR = r"""[^=&;,#\s/:?"'{}]"""
+_PAIR = re.compile(rf"(?<!{_NAME_CHAR})({_NAME_CHAR}+)[ \t]*=[ \t]*")
+# A value opened by a quote runs to the matching unescaped quote ("a\"b", 'it''s' reads as two
+# quoted runs); one opened by '{' (ODBC) to its '}' ('}}' escapes one); unclosed: to the end.
+_QUOTED = re.compile(r"""(["'])(?:\\.?|(?!\1)[^\\])*\1?|\{(?:\}\}|[^}])*\}?""", re.DOTALL)
+# Where a secret's value ends: in a value holding a ';' (a connection string, a JAAS config), at
+# a ';' that ends the value or starts the next pair (whose name may hold spaces: "User Id=");
+# elsewhere, at the separators (&, ',' or blanks) before the next pair. Nothing found: the end.
+_VALUE_END = {
+    True: re.compile(rf";(?=\s*(?:{_NAME_CHAR}+(?: {_NAME_CHAR}+)*[ \t]*=|$))"),
+    False: re.compile(rf"(?<![&,\s])[&,\s]+(?={_NAME_CHAR}+[ \t]*=)"),
+}
+_CLOSING = {'"': '"', "'": "'", "{": "}"}
+
+
+def _secret_end(value: str, start: int, connection_string: bool) -> int:
+    """Where the value of a secret pair that starts at ``start`` ends (see ``_VALUE_END``)."""
+    quoted = _QUOTED.match(value, start)
+    end = _VALUE_END[connection_string].search(value, quoted.end() if quoted else start)
+    return end.start() if end else len(value)
+
+
+def _mask(secret: str) -> str:
+    """``REDACTED`` in the secret's own quotes, if it had any."""
+    closing = _CLOSING.get(secret[:1])
+    return f"{secret[0]}{REDACTED}{closing}" if closing else REDACTED
+
+
+def _redact_pairs(value: str) -> str:
+    """``value`` with the value of every ``name=value`` pair whose name is a secret key redacted."""
+    connection_string = ";" in value
+    pieces: list[str] = []
+    done = 0
+    while pair := _PAIR.search(value, done):
+        start = pair.end()
+        pieces.append(value[done:start])
+        done = start
+        if is_secret_key(pair.group(1)):
+            done = _secret_end(value, start, connection_string)
+            pieces.append(_mask(value[start:done]))
+    pieces.append(value[done:])
+    return "".join(pieces)
 
 
 def redact_value(value: str) -> str:
     """``value`` with the credentials embedded in it (URI userinfo, ``secret=...`` pairs) redacted."""
-    for pattern, replacement in _VALUE_RULES:
+    for pattern, replacement in _URI_RULES:
         value = pattern.sub(replacement, value)
-    return value
+    return _redact_pairs(value)
 
 
 def redact_map(values: Mapping[str, str]) -> dict[str, str]:

@@ -36,8 +36,10 @@ from .observability import count, count_error, count_sessions_by_state, logger, 
 
 LIST_PAGE_SIZE = 100  # ListSessions' maximum
 FILTERED_STATES = ("FAILED", "TERMINATED", "DEGRADED")
-WATERMARK_MARGIN = timedelta(minutes=5)  # clock skew and listing lag between Athena and us
-FIRST_SWEEP_REACH = timedelta(days=1)  # how far past the look-back a workgroup's first sweep lists
+WATERMARK_MARGIN = monitor.WATERMARK_MARGIN
+# How far past the look-back a workgroup's first sweep lists finished sessions (by start time): a
+# session that started earlier and ended inside the look-back before the first sweep is not found.
+FIRST_SWEEP_REACH = timedelta(days=7)
 VIEW_TTL_SECONDS = monitor.VIEW_TTL_SECONDS
 VIEW_REFRESH_SECONDS = 86_400  # rewrite unchanged views daily so their TTL never runs out
 
@@ -86,8 +88,12 @@ class SweepReport:
         }
 
 
-def _started(summary: SessionSummary) -> datetime | None:
-    return datetime.fromisoformat(summary.started_at) if summary.started_at else None
+def _started_by(summary: SessionSummary) -> datetime | None:
+    """The earliest time the listing gives: the session started by then (any of its times is at
+    or after its start), so a session with no StartDateTime can still be proven old."""
+    times = [summary.started_at, summary.last_modified_at, summary.ended_at, summary.idle_since]
+    known = [datetime.fromisoformat(t) for t in times if t]
+    return min(known) if known else None
 
 
 # What a session's follow-up left: its GetSession record (None: Athena no longer knows it) and view.
@@ -104,9 +110,11 @@ class _WorkgroupSweep:
     now: datetime
     sessions_pool: ThreadPoolExecutor
     report: SweepReport
+    policy: ledger.Policy = field(init=False)
 
     def run(self) -> None:
         known = state_store.load_workgroup(self.table, self.config.scope, self.name)
+        self.policy = monitor.policy(self.config, known.watermark)
         listed = self._list_active()
         self._add_recent_in_alert_states(listed, self._reach(known.watermark))
         plans = self._plan(known.views, listed)
@@ -145,7 +153,7 @@ class _WorkgroupSweep:
         listed and remembered) at the last complete sweep, or is history."""
         for state in FILTERED_STATES:
             for page in self._pages(state):
-                recent = [s for s in page if (_started(s) or reach) >= reach]
+                recent = [s for s in page if (_started_by(s) or reach) >= reach]
                 for summary in recent:
                     listed.setdefault(summary.session_id, (summary, "filtered"))
                 if len(recent) < len(page):
@@ -155,11 +163,10 @@ class _WorkgroupSweep:
 
     def _plan(self, views: dict[str, View], listed: dict[str, tuple[SessionSummary, ledger.Source]]
               ) -> dict[str, Future[FollowUp] | FollowUp]:
-        policy = monitor.policy(self.config)
         plans: dict[str, Future[FollowUp] | FollowUp] = {}
         for session_id, (summary, source) in listed.items():
             before = views.get(session_id)
-            decision = ledger.decide(before, monitor.observe(summary, source), self.now, policy)
+            decision = ledger.decide(before, monitor.observe(summary, source), self.now, self.policy)
             if decision.needs_record:
                 plans[session_id] = self.sessions_pool.submit(self._follow_up, session_id, before)
             else:
@@ -183,7 +190,9 @@ class _WorkgroupSweep:
         except SessionNotFound:
             return None, None  # gone (deleted workgroup, expired history): nothing left to say
         self.report.add(dpu_hours_seen=session.dpu_hours or 0.0)
-        decision = ledger.decide(before, monitor.observe(session, "get"), self.now, monitor.policy(self.config))
+        observation = monitor.observe(session, "get")
+        decision = monitor.pin_first_sight(ledger.decide(before, observation, self.now, self.policy),
+                                           before, observation, self.name, self.now, self.policy)
         view, outcomes = monitor.carry_out(decision.view, decision.actions, session, self.now)
         self._report(session_id, decision.actions, outcomes)
         return session, view
@@ -315,14 +324,19 @@ def handle_work_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     def sweep_one(record: SQSRecord) -> dict[str, Any]:
         try:
-            name = validation.workgroup(json.loads(record.body).get("workgroup"))
-        except (ValueError, AttributeError):
+            name = validation.workgroup(json.loads(record.body or "").get("workgroup"))
+        except (ValueError, AttributeError, TypeError):
             raise SweepIncomplete("sweep message is not {\"workgroup\": NAME}") from None
+        watched = settings().watched_workgroups
+        if watched and name not in watched:
+            raise SweepIncomplete(f"workgroup {name} is not watched")
         report = sweep_workgroups([name])
         if report.failed_workgroups:
             raise SweepIncomplete(f"workgroup {name} failed ({report.failed_workgroups[name]})")
         return report.to_dict()
 
-    return process_partial_response(event=event, record_handler=sweep_one,
-                                    processor=BatchProcessor(event_type=EventType.SQS), context=context)
+    # Every record failing is still a partial-batch answer (each retried, then its DLQ), not an
+    # unnamed BatchProcessingError.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=sweep_one, processor=processor, context=context)
 

@@ -65,6 +65,22 @@ def test_a_degradation_that_comes_back_is_a_new_episode_with_a_recovery_between(
     assert actions == [("alert", f"DEGRADED#{ledger.token_of(again)}")]
 
 
+def test_a_new_modified_time_on_a_session_still_degraded_is_the_same_episode():
+    """Attack A1: a new StateChangeReason moves LastModifiedDateTime; the state never left."""
+    view, actions = run(None, obs("DEGRADED", modified=T0), T0)
+    view, actions = run(view, obs("DEGRADED", modified=T0 + timedelta(minutes=4)), T0 + timedelta(minutes=5))
+    assert actions == [] and view.open_degraded == f"DEGRADED#{ledger.token_of(T0)}"
+
+
+def test_an_outage_longer_than_the_lookback_delays_alerts_instead_of_suppressing_them():
+    """Attack A2: nothing after the last complete sweep is history, however long ago it was."""
+    last_sweep = T0 - timedelta(hours=2)
+    ended = T0 - timedelta(hours=1)
+    policy = Policy(lookback=timedelta(minutes=15), history_before=last_sweep)
+    assert run(None, obs("FAILED", ended=ended), T0, policy=policy)[1] == [("alert", "FAILED#END")]
+    assert run(None, obs("FAILED", ended=ended), T0)[1] == [("suppress", "FAILED#END")]
+
+
 def test_an_undated_degradation_keeps_its_first_sight_until_the_state_changes():
     view, actions = run(None, obs("DEGRADED"), T0)
     assert actions == [("alert", f"DEGRADED#{ledger.token_of(T0)}")] and not view.since_known

@@ -212,6 +212,40 @@ def load_view(table: str, scope: str, workgroup: str, session_id: str) -> View |
     return None
 
 
+def load_watermark(table: str, scope: str, workgroup: str) -> datetime | None:
+    """When the workgroup's last complete sweep began, or None if none has completed."""
+    for item in _query(table, _workgroup_pk(scope, workgroup), " AND sk = :sk", {":sk": {"S": WATERMARK}}):
+        return _moment(item, "swept_at")
+    return None
+
+
+def register_sighting(table: str, scope: str, workgroup: str, session_id: str, state: str, since: datetime,
+                      now: int, ttl_seconds: int) -> tuple[datetime, bool] | None:
+    """Record that ``state`` was first seen at ``since``, unless the ledger already holds a sighting
+    of that state: then return it (its time, and whether Athena dated it). None: ours was recorded."""
+    try:
+        clients.client("dynamodb").update_item(
+            TableName=table,
+            Key={"pk": _workgroup_pk(scope, workgroup), "sk": {"S": VIEW_PREFIX + session_id}},
+            UpdateExpression="SET #state = :state, since = :since, since_known = :undated, written_at = :now, "
+                             "expires_at = :expires",
+            ConditionExpression="attribute_not_exists(pk) OR #state <> :state OR attribute_not_exists(since)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={":state": {"S": state}, ":since": {"N": str(int(since.timestamp()))},
+                                       ":undated": {"BOOL": False}, ":now": {"N": str(now)},
+                                       ":expires": {"N": str(now + ttl_seconds)}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if _refused(error):
+            view, _written = _view_of(error.response.get("Item", {}))
+            return (view.since, view.since_known) if view.since else None
+        raise StateStoreUnavailable("the state table refused a write") from None
+    except BotoCoreError:
+        raise StateStoreUnavailable("the state table could not be reached") from None
+    return None
+
+
 def save_view(table: str, scope: str, workgroup: str, session_id: str, view: View | None, now: int,
               ttl_seconds: int) -> None:
     """Write one session's view, or delete it (``view`` None)."""
