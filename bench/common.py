@@ -118,6 +118,8 @@ def build_asset(name: str = "asset") -> Path:
 def lambda_env(asset: Path, site: Path, *, extra_path: Sequence[Path] = (), tracing: bool = True,
                xray_port: int = 2000, **overrides: str) -> dict[str, str]:
     """The environment Lambda gives the function (as the stack configures it), and nothing else."""
+    import session_contract as contract
+
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(WORK),
@@ -141,13 +143,9 @@ def lambda_env(asset: Path, site: Path, *, extra_path: Sequence[Path] = (), trac
         "_AWS_XRAY_DAEMON_PORT": str(xray_port),
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "_X_AMZN_TRACE_ID": TRACE_ID,
-        # infra/function.py's environment
-        "SCHEDULE_MINUTES": "5",  # cdk.json's default; fits the function's default LOOKBACK_MINUTES (15)
-        "MONITOR_ACCOUNT_ID": "123456789012",  # moto's default account (the stack passes AWS::AccountId)
-        "POWERTOOLS_SERVICE_NAME": "athena-session-monitor",
-        "POWERTOOLS_METRICS_NAMESPACE": "AthenaSessionMonitor",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        # infra/function.py's environment, from the one contract (moto's default account; the
+        # stack passes AWS::AccountId). Topic and table come as overrides where a run has them.
+        **contract.function_environment(account_id="123456789012"),
     }
     if not tracing:
         env["POWERTOOLS_TRACE_DISABLED"] = "true"

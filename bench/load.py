@@ -63,6 +63,7 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script in a child: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import session_contract as contract
 from bench import common
 
 WORKGROUP = "load-test"
@@ -79,7 +80,7 @@ SWEEPS_PER_PHASE = {"full": 6, "quick": 3}   # per sweeper, at most (at least 1)
 REQUEST_TIMEOUT_S = 15.0
 PHASES = ("steady", "degraded", "failed")
 ROUTE_SESSION, ROUTE_LIST, ROUTE_SWEEP = "GET /sessions/{id}", "GET /sessions?workgroup=", "Scheduled Event (sweep)"
-FUNCTION_OVERRIDES = {"LOOKBACK_MINUTES": "60", "IDLE_ALERT_MINUTES": "0"}  # see "Clocks" above
+FUNCTION_OVERRIDES = {contract.ENV_LOOKBACK_MINUTES: "60", contract.ENV_IDLE_ALERT_MINUTES: "0"}  # see "Clocks" above
 DEGRADED_REASON = "load bench: executor lost"
 FAILED_REASON = "load bench: coordinator did not recover"
 

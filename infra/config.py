@@ -11,7 +11,7 @@ lookbackMinutes           15        >= min_lookback_minutes(scheduleMinutes) = 2
                                     (how far back a sweep looks for ended sessions; see below)
 idleAlertMinutes          0         >= 0 (alert on sessions idle this long; 0 = off)
 alertEmail                ""        an e-mail address subscribed to the alerts topic; empty = none
-pricePerDpuHour           0.35      > 0 (USD; varies by Region)
+pricePerDpuHour           0.35      >= 0 (USD; varies by Region; 0 = no cost estimate)
 logRetentionDays          30        a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, ... 3653
 reservedConcurrency       10        1..1000 (3..1000 with sweepFanout "sqs")
 sweepFanout               "inline"  "inline" | "sqs" (one SQS message per workgroup)
@@ -34,17 +34,20 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import session_contract as contract
+from session_contract import min_lookback_minutes
+
 # Context keys (the public configuration surface; documented in cdk.json).
 WATCHED_WORKGROUPS = "watchedWorkgroups"
-SCHEDULE_MINUTES = "scheduleMinutes"
-LOOKBACK_MINUTES = "lookbackMinutes"
-IDLE_ALERT_MINUTES = "idleAlertMinutes"
+SCHEDULE_MINUTES = contract.SCHEDULE_MINUTES.context_key
+LOOKBACK_MINUTES = contract.LOOKBACK_MINUTES.context_key
+IDLE_ALERT_MINUTES = contract.IDLE_ALERT_MINUTES.context_key
 ALERT_EMAIL = "alertEmail"
-PRICE_PER_DPU_HOUR = "pricePerDpuHour"
+PRICE_PER_DPU_HOUR = contract.PRICE_PER_DPU_HOUR.context_key
 LOG_RETENTION_DAYS = "logRetentionDays"
 RESERVED_CONCURRENCY = "reservedConcurrency"
 SWEEP_FANOUT = "sweepFanout"
-SWEEP_MAX_WORKERS = "sweepMaxWorkers"
+SWEEP_MAX_WORKERS = contract.SWEEP_MAX_WORKERS.context_key
 API_GATEWAY_CLOUDWATCH_ROLE = "apiGatewayCloudWatchRole"
 
 CONTEXT_KEYS: tuple[str, ...] = (
@@ -62,7 +65,7 @@ CONTEXT_KEYS: tuple[str, ...] = (
 )
 
 # Athena's WorkGroupName pattern (API reference, ListSessions/GetWorkGroup).
-WORKGROUP_NAME_PATTERN = re.compile(r"[a-zA-Z0-9._-]{1,128}")
+WORKGROUP_NAME_PATTERN = re.compile(contract.WORKGROUP_PATTERN)
 # Deliberately simple: one @, no spaces, a dot in the domain. SNS validates the rest.
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 FANOUT_MODES: tuple[str, ...] = ("inline", "sqs")
@@ -92,16 +95,6 @@ RETENTION_DAYS: dict[int, str] = {
     3288: "NINE_YEARS",
     3653: "TEN_YEARS",
 }
-# lookbackMinutes must cover this many sweep periods plus the asynchronous retry window, so a
-# failure that one failed sweep missed is still inside the window of the next one.
-LOOKBACK_SWEEP_PERIODS = 2
-ASYNC_RETRY_WINDOW_MINUTES = 5  # Lambda's two async retries (about 1 and 2 minutes apart) and their runs
-
-
-def min_lookback_minutes(schedule_minutes: int) -> int:
-    """The smallest lookbackMinutes that loses no failure when one sweep fails: 2 x schedule + 5."""
-    return LOOKBACK_SWEEP_PERIODS * schedule_minutes + ASYNC_RETRY_WINDOW_MINUTES
-
 
 # Lambda's own ceiling for reserved concurrency is the account quota (1000 by default).
 MAX_RESERVED_CONCURRENCY = 1000
@@ -132,15 +125,21 @@ def _int(key: str, value: Any, lo: int, hi: int | None) -> int:
     return parsed
 
 
-def _positive_float(key: str, value: Any) -> float:
-    allowed = "a number > 0 (USD per DPU-hour)"
+def _setting(setting: contract.Setting, value: Any) -> int:
+    """An integer setting within the contract's range (shared with the function)."""
+    hi = None if setting.maximum is None else int(setting.maximum)
+    return _int(setting.context_key, value, int(setting.minimum), hi)
+
+
+def _price(key: str, value: Any) -> float:
+    allowed = "a number >= 0 (USD per DPU-hour; 0 turns the cost estimate off)"
     if isinstance(value, bool):
         raise _fail(key, allowed, value)
     try:
         parsed = float(value.strip()) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
         raise _fail(key, allowed, value) from None
-    if not parsed > 0 or parsed == float("inf"):  # also rejects NaN
+    if not parsed >= contract.PRICE_PER_DPU_HOUR.minimum or parsed == float("inf"):  # also rejects NaN
         raise _fail(key, allowed, value)
     return parsed
 
@@ -205,15 +204,15 @@ class MonitorConfig:
     """Validated deployment configuration. Defaults here are the documented defaults."""
 
     watched_workgroups: tuple[str, ...] = ()
-    schedule_minutes: int = 5
-    lookback_minutes: int = 15
-    idle_alert_minutes: int = 0
+    schedule_minutes: int = int(contract.SCHEDULE_MINUTES.default)
+    lookback_minutes: int = int(contract.LOOKBACK_MINUTES.default)
+    idle_alert_minutes: int = int(contract.IDLE_ALERT_MINUTES.default)
     alert_email: str | None = None
-    price_per_dpu_hour: float = 0.35
+    price_per_dpu_hour: float = float(contract.PRICE_PER_DPU_HOUR.default)
     log_retention_days: int = 30
     reserved_concurrency: int = 10
     sweep_fanout: str = "inline"
-    sweep_max_workers: int = 16
+    sweep_max_workers: int = int(contract.SWEEP_MAX_WORKERS.default)
     api_gateway_cloudwatch_role: bool = False
 
     @property
@@ -249,17 +248,17 @@ class MonitorConfig:
                 WATCHED_WORKGROUPS, lambda v: _workgroups(WATCHED_WORKGROUPS, v), defaults.watched_workgroups
             ),
             schedule_minutes=get(
-                SCHEDULE_MINUTES, lambda v: _int(SCHEDULE_MINUTES, v, 1, 1440), defaults.schedule_minutes
+                SCHEDULE_MINUTES, lambda v: _setting(contract.SCHEDULE_MINUTES, v), defaults.schedule_minutes
             ),
             lookback_minutes=get(
-                LOOKBACK_MINUTES, lambda v: _int(LOOKBACK_MINUTES, v, 1, None), defaults.lookback_minutes
+                LOOKBACK_MINUTES, lambda v: _setting(contract.LOOKBACK_MINUTES, v), defaults.lookback_minutes
             ),
             idle_alert_minutes=get(
-                IDLE_ALERT_MINUTES, lambda v: _int(IDLE_ALERT_MINUTES, v, 0, None), defaults.idle_alert_minutes
+                IDLE_ALERT_MINUTES, lambda v: _setting(contract.IDLE_ALERT_MINUTES, v), defaults.idle_alert_minutes
             ),
             alert_email=get(ALERT_EMAIL, lambda v: _email(ALERT_EMAIL, v), defaults.alert_email),
             price_per_dpu_hour=get(
-                PRICE_PER_DPU_HOUR, lambda v: _positive_float(PRICE_PER_DPU_HOUR, v), defaults.price_per_dpu_hour
+                PRICE_PER_DPU_HOUR, lambda v: _price(PRICE_PER_DPU_HOUR, v), defaults.price_per_dpu_hour
             ),
             log_retention_days=get(
                 LOG_RETENTION_DAYS, lambda v: _retention(LOG_RETENTION_DAYS, v), defaults.log_retention_days
@@ -271,7 +270,7 @@ class MonitorConfig:
             ),
             sweep_fanout=get(SWEEP_FANOUT, lambda v: _choice(SWEEP_FANOUT, v, FANOUT_MODES), defaults.sweep_fanout),
             sweep_max_workers=get(
-                SWEEP_MAX_WORKERS, lambda v: _int(SWEEP_MAX_WORKERS, v, 1, 64), defaults.sweep_max_workers
+                SWEEP_MAX_WORKERS, lambda v: _setting(contract.SWEEP_MAX_WORKERS, v), defaults.sweep_max_workers
             ),
             api_gateway_cloudwatch_role=get(
                 API_GATEWAY_CLOUDWATCH_ROLE,
@@ -285,7 +284,7 @@ class MonitorConfig:
         if config.lookback_minutes < minimum:
             raise _fail(
                 LOOKBACK_MINUTES,
-                f"at least {LOOKBACK_SWEEP_PERIODS} x {SCHEDULE_MINUTES} + {ASYNC_RETRY_WINDOW_MINUTES} = {minimum} "
+                f"at least 2 x {SCHEDULE_MINUTES} + {contract.RETRY_WINDOW_MINUTES} = {minimum} "
                 f"({SCHEDULE_MINUTES} is {config.schedule_minutes})",
                 config.lookback_minutes,
             )

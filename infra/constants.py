@@ -16,33 +16,23 @@ STACK_DESCRIPTION = "Monitor for Amazon Athena for Apache Spark sessions (athena
 HANDLER = "session_monitor.entry.handler"
 # Glob patterns without a slash match at any depth (CDK matches them against base names).
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info"]
-SERVICE_NAME = "athena-session-monitor"
-METRICS_NAMESPACE = "AthenaSessionMonitor"
-SESSION_STATES = ("CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED")
-
-# Environment variable names the function reads.
-ENV_ALERTS_TOPIC_ARN = "ALERTS_TOPIC_ARN"
-ENV_STATE_TABLE_NAME = "STATE_TABLE_NAME"
-ENV_WATCHED_WORKGROUPS = "WATCHED_WORKGROUPS"
-ENV_PRICE_PER_DPU_HOUR = "PRICE_PER_DPU_HOUR"
-ENV_LOOKBACK_MINUTES = "LOOKBACK_MINUTES"
-# The sweep interval: the function refuses LOOKBACK_MINUTES < 2 x SCHEDULE_MINUTES + 5, as synth does.
-ENV_SCHEDULE_MINUTES = "SCHEDULE_MINUTES"
-# The stack's account, part of the alert ledger's keys (one monitor, many accounts and Regions).
-ENV_MONITOR_ACCOUNT_ID = "MONITOR_ACCOUNT_ID"
-ENV_IDLE_ALERT_MINUTES = "IDLE_ALERT_MINUTES"
-ENV_SWEEP_MAX_WORKERS = "SWEEP_MAX_WORKERS"
-ENV_SWEEP_QUEUE_URL = "SWEEP_QUEUE_URL"
-
-# Custom metrics the function emits (Powertools Metrics, EMF).
-METRIC_SESSIONS_SEEN = "SessionsSeen"
-METRIC_ALERTS_PUBLISHED = "AlertsPublished"
-METRIC_DPU_HOURS_SEEN = "DpuHoursSeen"
-METRIC_SWEEP_DURATION_MS = "SweepDurationMs"
-METRIC_ERRORS = "Errors"
-DIMENSION_SERVICE = "service"
-DIMENSION_STATE = "State"
-DIMENSION_KIND = "Kind"
+# Names the function shares (states, environment, metrics): one source, the contract module.
+from session_contract import (  # noqa: E402,F401  (re-exported for infra's constructs)
+    DIMENSION_KIND,
+    DIMENSION_SERVICE,
+    DIMENSION_STATE,
+    ENV_ALERTS_TOPIC_ARN,
+    ENV_STATE_TABLE_NAME,
+    ENV_SWEEP_QUEUE_URL,
+    METRIC_ALERTS_PUBLISHED,
+    METRIC_DPU_HOURS_SEEN,
+    METRIC_ERRORS,
+    METRIC_SESSIONS_SEEN,
+    METRIC_SWEEP_DURATION_MS,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    SESSION_STATES,
+)
 
 # State table schema (the function's data access layer relies on it).
 TABLE_PARTITION_KEY = "pk"

@@ -8,6 +8,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
+import session_contract as contract
 from constructs import Construct
 
 from infra import constants, nag
@@ -101,21 +102,17 @@ class MonitorFunction(Construct):
 
     @staticmethod
     def _environment(config: MonitorConfig) -> dict[str, str]:
-        return {
-            constants.ENV_WATCHED_WORKGROUPS: ",".join(config.watched_workgroups),
-            constants.ENV_PRICE_PER_DPU_HOUR: repr(config.price_per_dpu_hour),
-            constants.ENV_LOOKBACK_MINUTES: str(config.lookback_minutes),
-            constants.ENV_SCHEDULE_MINUTES: str(config.schedule_minutes),
+        # The topic and table are added by the stack once they exist (stack.py).
+        return contract.function_environment(
+            workgroups=config.watched_workgroups,
             # {"Ref": "AWS::AccountId"}: resolved at deploy time, so the template stays account-agnostic.
-            constants.ENV_MONITOR_ACCOUNT_ID: Aws.ACCOUNT_ID,
-            constants.ENV_IDLE_ALERT_MINUTES: str(config.idle_alert_minutes),
-            constants.ENV_SWEEP_MAX_WORKERS: str(config.sweep_max_workers),
-            "POWERTOOLS_SERVICE_NAME": constants.SERVICE_NAME,
-            "POWERTOOLS_METRICS_NAMESPACE": constants.METRICS_NAMESPACE,
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-            # Responses carry session details (configuration, notebook ids); keep them out of traces.
-            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-        }
+            account_id=Aws.ACCOUNT_ID,
+            price_per_dpu_hour=config.price_per_dpu_hour,
+            lookback_minutes=config.lookback_minutes,
+            schedule_minutes=config.schedule_minutes,
+            idle_alert_minutes=config.idle_alert_minutes,
+            sweep_max_workers=config.sweep_max_workers,
+        )
 
     def add_environment(self, key: str, value: str) -> None:
         self.function.add_environment(key, value)

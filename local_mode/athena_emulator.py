@@ -48,7 +48,10 @@ SQL_ENGINE = "Athena engine version 3"
 NOTEBOOK_VERSION = "Athena notebook version 1"
 TERMINATED_PER_REQUEST = "Session was terminated per request"
 FINISHED = frozenset({"TERMINATED", "FAILED"})
-STATES = ("CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED")
+# From botocore's service model, not from the monitor's contract: the emulator stands for Athena,
+# so the monitor's own names are checked against it (tests/unit/test_contract.py).
+STATES = tuple(service_model().shape_for("SessionState").enum)
+WORKGROUP_NAME = re.compile(service_model().shape_for("WorkGroupName").metadata["pattern"])
 OPERATIONS = ("StartSession", "GetSession", "GetSessionStatus", "ListSessions",
               "TerminateSession", "ListWorkGroups")
 FIXED_START = datetime(2025, 1, 6, 9, 0, 0, tzinfo=timezone.utc)
@@ -249,7 +252,7 @@ class AthenaEmulator:
 
     def add_workgroup(self, name: str, spark: bool = True, description: str | None = None,
                       execution_role: str | None = None) -> None:
-        if not re.fullmatch(r"[a-zA-Z0-9._-]{1,128}", name):
+        if not WORKGROUP_NAME.fullmatch(name):
             raise ValueError(f"invalid workgroup name {name!r}")
         role = execution_role or f"arn:aws:iam::{self.account_id}:role/AthenaSparkExecution"
         with self._lock:

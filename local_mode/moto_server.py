@@ -109,7 +109,9 @@ class AlertingResources:
 
     def environment(self) -> dict[str, str]:
         """The function's variables for these resources, named as the stack names them."""
-        return {"ALERTS_TOPIC_ARN": self.topic_arn, "STATE_TABLE_NAME": self.table_name}
+        from session_contract import ENV_ALERTS_TOPIC_ARN, ENV_STATE_TABLE_NAME
+
+        return {ENV_ALERTS_TOPIC_ARN: self.topic_arn, ENV_STATE_TABLE_NAME: self.table_name}
 
 
 def create_alerting_resources(endpoint_url: str | None, *, topic_name: str = TOPIC_NAME, table_name: str = TABLE_NAME,

@@ -89,6 +89,9 @@ WORKGROUPS = tuple(dict.fromkeys(s.workgroup for s in SCENARIO))
 def function_environment(moto_url: str, athena_url: str, resources: AlertingResources,
                          workgroups: tuple[str, ...] = WORKGROUPS) -> dict[str, str]:
     """The function's environment: the stack's variables (infra/function.py) plus local endpoints."""
+    ensure_function_importable()
+    import session_contract as contract
+
     no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1,localhost"]))
     return {
         "AWS_ENDPOINT_URL": moto_url,
@@ -98,18 +101,11 @@ def function_environment(moto_url: str, athena_url: str, resources: AlertingReso
         "AWS_SESSION_TOKEN": DUMMY_CREDENTIALS["aws_session_token"],
         "AWS_REGION": REGION,          # Lambda sets both
         "AWS_DEFAULT_REGION": REGION,
-        **resources.environment(),     # ALERTS_TOPIC_ARN, STATE_TABLE_NAME
-        "WATCHED_WORKGROUPS": ",".join(workgroups),
-        "PRICE_PER_DPU_HOUR": "0.35",
-        "LOOKBACK_MINUTES": str(LOOKBACK_MINUTES),
-        "SCHEDULE_MINUTES": str(SCHEDULE_MINUTES),
-        "MONITOR_ACCOUNT_ID": ACCOUNT_ID,  # the stack passes its account (AWS::AccountId); moto's here
-        "IDLE_ALERT_MINUTES": str(IDLE_ALERT_MINUTES),
-        "SWEEP_MAX_WORKERS": "16",
-        "POWERTOOLS_SERVICE_NAME": "athena-session-monitor",
-        "POWERTOOLS_METRICS_NAMESPACE": "AthenaSessionMonitor",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        # As the stack sets it (the one contract); the stack passes its account, moto's here.
+        **contract.function_environment(
+            topic_arn=resources.topic_arn, table_name=resources.table_name, workgroups=workgroups,
+            account_id=ACCOUNT_ID, lookback_minutes=LOOKBACK_MINUTES, schedule_minutes=SCHEDULE_MINUTES,
+            idle_alert_minutes=IDLE_ALERT_MINUTES),
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         "ENABLE_SWAGGER_UI": "true",          # local only: the deployed API has no /swagger
         "NO_PROXY": no_proxy, "no_proxy": no_proxy,

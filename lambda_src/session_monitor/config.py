@@ -8,18 +8,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
+from typing import Any, Callable, Mapping
+
+import session_contract as contract
+from session_contract import RETRY_WINDOW_MINUTES, min_lookback_minutes
 
 from .errors import ConfigurationError
 from .validation import WORKGROUP_PATTERN
 
-DEFAULT_PRICE_PER_DPU_HOUR = 0.35  # USD, on-demand, most Regions: check your Region's price
-RETRY_WINDOW_MINUTES = 5  # the asynchronous invocation's retries of a failed sweep
-
-
-def min_lookback_minutes(schedule_minutes: int) -> int:
-    """The shortest safe look-back: two sweep periods plus the retry window."""
-    return 2 * schedule_minutes + RETRY_WINDOW_MINUTES
+# USD, on-demand, most Regions: check your Region's price.
+DEFAULT_PRICE_PER_DPU_HOUR = float(contract.PRICE_PER_DPU_HOUR.default)
+__all__ = ["DEFAULT_PRICE_PER_DPU_HOUR", "RETRY_WINDOW_MINUTES", "Settings", "min_lookback_minutes", "settings"]
 
 
 @dataclass(frozen=True)
@@ -28,32 +27,35 @@ class Settings:
     state_table_name: str | None = None
     watched_workgroups: tuple[str, ...] = ()
     price_per_dpu_hour: float = DEFAULT_PRICE_PER_DPU_HOUR
-    lookback_minutes: int = 15
-    idle_alert_minutes: int = 0
-    sweep_max_workers: int = 16
+    lookback_minutes: int = int(contract.LOOKBACK_MINUTES.default)
+    idle_alert_minutes: int = int(contract.IDLE_ALERT_MINUTES.default)
+    sweep_max_workers: int = int(contract.SWEEP_MAX_WORKERS.default)
     sweep_queue_url: str | None = None
-    alert_record_ttl_days: int = 90
+    alert_record_ttl_days: int = contract.ALERT_RECORD_TTL_DAYS_DEFAULT
     schedule_minutes: int | None = None  # the sweep's period; None when no schedule is known
     account_id: str = "-"  # the watched account and Region: part of every ledger key
     region: str = "-"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
-        workgroups = tuple(w.strip() for w in env.get("WATCHED_WORKGROUPS", "").split(",") if w.strip())
+        workgroups = tuple(w.strip() for w in env.get(contract.ENV_WATCHED_WORKGROUPS, "").split(",") if w.strip())
         for name in workgroups:
             if not WORKGROUP_PATTERN.fullmatch(name):
-                raise ConfigurationError(f"WATCHED_WORKGROUPS has an invalid workgroup name: {name!r}")
+                raise ConfigurationError(f"{contract.ENV_WATCHED_WORKGROUPS} has an invalid workgroup name: {name!r}")
         return cls(
-            alerts_topic_arn=env.get("ALERTS_TOPIC_ARN") or None,
-            state_table_name=env.get("STATE_TABLE_NAME") or None,
+            alerts_topic_arn=env.get(contract.ENV_ALERTS_TOPIC_ARN) or None,
+            state_table_name=env.get(contract.ENV_STATE_TABLE_NAME) or None,
             watched_workgroups=workgroups,
-            price_per_dpu_hour=_number(env, "PRICE_PER_DPU_HOUR", DEFAULT_PRICE_PER_DPU_HOUR, float, minimum=0),
-            lookback_minutes=_number(env, "LOOKBACK_MINUTES", 15, int, minimum=1),
-            idle_alert_minutes=_number(env, "IDLE_ALERT_MINUTES", 0, int, minimum=0),
-            sweep_max_workers=_number(env, "SWEEP_MAX_WORKERS", 16, int, minimum=1),
-            sweep_queue_url=env.get("SWEEP_QUEUE_URL") or None,
-            alert_record_ttl_days=_number(env, "ALERT_RECORD_TTL_DAYS", 90, int, minimum=1),
-            schedule_minutes=_number(env, "SCHEDULE_MINUTES", None, int, minimum=1),
+            price_per_dpu_hour=_setting(env, contract.PRICE_PER_DPU_HOUR, float),
+            lookback_minutes=_setting(env, contract.LOOKBACK_MINUTES, int),
+            idle_alert_minutes=_setting(env, contract.IDLE_ALERT_MINUTES, int),
+            sweep_max_workers=_setting(env, contract.SWEEP_MAX_WORKERS, int),
+            sweep_queue_url=env.get(contract.ENV_SWEEP_QUEUE_URL) or None,
+            alert_record_ttl_days=_number(env, contract.ENV_ALERT_RECORD_TTL_DAYS, contract.ALERT_RECORD_TTL_DAYS_DEFAULT,
+                                          int, minimum=1),
+            # No default: a function deployed without a schedule (invoked only) has no rule to check.
+            schedule_minutes=_number(env, contract.ENV_SCHEDULE_MINUTES, None, int, minimum=1,
+                                     maximum=contract.SCHEDULE_MINUTES.maximum),
             **_where(env),
         )._checked()
 
@@ -84,10 +86,16 @@ class Settings:
 def _where(env: Mapping[str, str]) -> dict[str, str]:
     """The account (set by the stack) and Region (set by Lambda) that ledger keys carry."""
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "-"
-    return {"account_id": env.get("MONITOR_ACCOUNT_ID", "").strip() or "-", "region": region.strip()}
+    return {"account_id": env.get(contract.ENV_MONITOR_ACCOUNT_ID, "").strip() or "-", "region": region.strip()}
 
 
-def _number(env: Mapping[str, str], name: str, default, kind, minimum):
+def _setting(env: Mapping[str, str], setting: contract.Setting, kind: Callable[[str], Any]) -> Any:
+    """A setting the stack also validates, with the contract's default and range."""
+    return _number(env, setting.env, kind(str(setting.default)), kind, setting.minimum, setting.maximum)
+
+
+def _number(env: Mapping[str, str], name: str, default: Any, kind: Callable[[str], Any], minimum: float,
+            maximum: float | None = None) -> Any:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -95,8 +103,9 @@ def _number(env: Mapping[str, str], name: str, default, kind, minimum):
         value = kind(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {raw!r}")
+    if not minimum <= value < float("inf") or (maximum is not None and value > maximum):  # NaN fails too
+        allowed = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigurationError(f"{name} must be {allowed}, got {raw!r}")
     return value
 
 

@@ -32,10 +32,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-ALERT_SEVERITY = {"FAILED": "critical", "DEGRADED": "warning", "TERMINATED": "info"}
-TERMINAL = frozenset({"TERMINATED", "FAILED"})
-HEALTHY = frozenset({"IDLE", "BUSY"})
-IDLE, DEGRADED, RECOVERED = "IDLE", "DEGRADED", "RECOVERED"
+from session_contract import ALERT_SEVERITY, HEALTHY_STATES, IDLE, RECOVERED, TERMINAL_STATES
+
+TERMINAL = TERMINAL_STATES
+HEALTHY = HEALTHY_STATES
+DEGRADED = "DEGRADED"
+__all__ = ["ALERT_SEVERITY", "IDLE", "RECOVERED", "TERMINAL", "HEALTHY", "DEGRADED", "decide", "settle"]
 END = "END"
 
 Source = Literal["listing", "filtered", "get"]

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Mapping
 
+import session_contract as contract
+
 from .redaction import redact_map
 
 SessionState = Literal[
@@ -19,16 +21,9 @@ SessionState = Literal[
 ]
 Severity = Literal["critical", "warning", "info"]
 
-ALL_STATES: tuple[str, ...] = (
-    "CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED",
-)
-# Only these two mean "no longer running" (TERMINATING still holds resources).
-TERMINAL_STATES = frozenset({"TERMINATED", "FAILED"})
-SEVERITY_BY_STATE: Mapping[str, Severity] = {
-    "FAILED": "critical",
-    "DEGRADED": "warning",
-    "TERMINATED": "info",
-}
+ALL_STATES: tuple[str, ...] = contract.SESSION_STATES
+TERMINAL_STATES = contract.TERMINAL_STATES
+SEVERITY_BY_STATE: Mapping[str, Severity] = contract.ALERT_SEVERITY  # type: ignore[assignment]
 MILLIS_PER_HOUR = 3_600_000
 
 

@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import session_contract as contract
+
 from . import clock, ledger, validation
 from .alerting import Alert, body_json, message_attributes, subject
 from .config import Settings, settings
@@ -100,7 +102,7 @@ def check_session(session_id: object, *, raise_on_alert_failure: bool = True) ->
         logger.warning("alert not sent; the next look retries it", extra={"error": error.code})
         return session
     if sent:
-        count("AlertsPublished", sent)
+        count(contract.METRIC_ALERTS_PUBLISHED, sent)
     return session
 
 

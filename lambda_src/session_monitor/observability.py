@@ -10,11 +10,12 @@ import os
 from collections import Counter
 from typing import Iterable
 
+import session_contract as contract
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "athena-session-monitor")
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "AthenaSessionMonitor")
+SERVICE = os.environ.get(contract.ENV_POWERTOOLS_SERVICE_NAME, contract.SERVICE_NAME)
+NAMESPACE = os.environ.get(contract.ENV_POWERTOOLS_METRICS_NAMESPACE, contract.METRICS_NAMESPACE)
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
@@ -24,19 +25,19 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 def _dimensioned(name: str, value: float, dimension: str, key: str, unit: MetricUnit = MetricUnit.Count) -> None:
     # A metric with its own dimension must be flushed on its own line (EMF shares dimensions).
     with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
-                       default_dimensions={"service": SERVICE}) as metric:
+                       default_dimensions={contract.DIMENSION_SERVICE: SERVICE}) as metric:
         metric.add_dimension(name=dimension, value=key)
 
 
 def count_sessions_by_state(states: Iterable[str | None]) -> None:
     """Metric ``SessionsSeen`` with a ``State`` dimension: how many sessions were seen in each state."""
     for state, count in sorted(Counter(s or "UNKNOWN" for s in states).items()):
-        _dimensioned("SessionsSeen", count, "State", state)
+        _dimensioned(contract.METRIC_SESSIONS_SEEN, count, contract.DIMENSION_STATE, state)
 
 
 def count_error(kind: str) -> None:
     """Metric ``Errors`` with a ``Kind`` dimension (the error's class name)."""
-    _dimensioned("Errors", 1, "Kind", kind)
+    _dimensioned(contract.METRIC_ERRORS, 1, contract.DIMENSION_KIND, kind)
 
 
 def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:

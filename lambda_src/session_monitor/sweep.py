@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
+import session_contract as contract
+
 from . import clock, ledger, monitor
 from .alerting import episode_alert_id
 from .config import Settings, settings
@@ -277,13 +279,13 @@ def _emit_metrics(report: SweepReport) -> None:
     # From the invoking thread only: Powertools' Metrics is not locked (workers count into report).
     count_sessions_by_state(report.sessions_by_state.elements())
     if report.alerts_sent:
-        count("AlertsPublished", len(report.alerts_sent))
-    count("FilteredListPages", report.filtered_list_pages)
-    count("ListSessionsPages", report.list_sessions_pages)
-    count("GetSessionCalls", report.get_session_calls)
-    count("DpuHoursSeen", report.dpu_hours_seen, unit=_unit("NoUnit"))
-    count("SweepDurationMs", report.duration_ms, unit=_unit("Milliseconds"))
-    count("WorkgroupsFailed", len(report.failed_workgroups))
+        count(contract.METRIC_ALERTS_PUBLISHED, len(report.alerts_sent))
+    count(contract.METRIC_FILTERED_LIST_PAGES, report.filtered_list_pages)
+    count(contract.METRIC_LIST_SESSIONS_PAGES, report.list_sessions_pages)
+    count(contract.METRIC_GET_SESSION_CALLS, report.get_session_calls)
+    count(contract.METRIC_DPU_HOURS_SEEN, report.dpu_hours_seen, unit=_unit("NoUnit"))
+    count(contract.METRIC_SWEEP_DURATION_MS, report.duration_ms, unit=_unit("Milliseconds"))
+    count(contract.METRIC_WORKGROUPS_FAILED, len(report.failed_workgroups))
     for kind in report.failed_workgroups.values():
         count_error(kind)
     logger.info("sweep finished", extra={"sweep": report.to_dict()})

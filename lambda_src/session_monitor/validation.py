@@ -11,12 +11,13 @@ import re
 
 from .errors import InvalidParameter, InvalidSessionId, InvalidWorkgroup
 
-# From the athena service model (botocore 1.44): SessionId min 1 max 256, no pattern;
-# WorkGroupName pattern [a-zA-Z0-9._-]{1,128}; MaxSessionsCount 1..100; SessionManagerToken max 2048.
-SESSION_ID_MAX_LENGTH = 256
-WORKGROUP_PATTERN = re.compile(r"[a-zA-Z0-9._-]{1,128}")
-MAX_RESULTS_RANGE = (1, 100)
-NEXT_TOKEN_MAX_LENGTH = 2048
+import session_contract as contract
+
+# From the athena service model (botocore 1.44), kept in the contract module.
+SESSION_ID_MAX_LENGTH = contract.SESSION_ID_MAX_LENGTH
+WORKGROUP_PATTERN = re.compile(contract.WORKGROUP_PATTERN)
+MAX_RESULTS_RANGE = contract.MAX_RESULTS_RANGE
+NEXT_TOKEN_MAX_LENGTH = contract.NEXT_TOKEN_MAX_LENGTH
 
 
 def session_id(value: object) -> str:

@@ -1,0 +1,131 @@
+"""The contract between the stack (infra/), the function (session_monitor), local mode and bench.
+
+Every name two of them share lives here, once: session states and which of them alert, the
+function's environment variables, metric names and dimensions, configuration defaults and
+ranges, the workgroup name pattern. Standard library only, and it imports neither side: the
+function ships it in its asset (lambda_src/), infra imports it without importing function code.
+A copy of any of these names elsewhere is a future bug (tests/unit/test_contract.py looks for them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+# --- Athena sessions ------------------------------------------------------------------------
+
+SESSION_STATES: tuple[str, ...] = (
+    "CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED",
+)
+# Only these two mean "no longer running" (TERMINATING still holds resources).
+TERMINAL_STATES = frozenset({"TERMINATED", "FAILED"})
+# Seen again after DEGRADED, these close the incident with a RECOVERED notice.
+HEALTHY_STATES = frozenset({"IDLE", "BUSY"})
+# The states that alert, and how loud. RECOVERED and long IDLE are the monitor's own notices.
+ALERT_SEVERITY: Mapping[str, str] = {"FAILED": "critical", "DEGRADED": "warning", "TERMINATED": "info"}
+RECOVERED = "RECOVERED"
+IDLE = "IDLE"
+NOTICE_SEVERITY: Mapping[str, str] = {RECOVERED: "info", IDLE: "warning"}
+
+# From Athena's service model (botocore 1.44); botocore checks only minimum lengths client-side.
+WORKGROUP_PATTERN = r"[a-zA-Z0-9._-]{1,128}"
+SESSION_ID_MAX_LENGTH = 256
+MAX_RESULTS_RANGE = (1, 100)
+NEXT_TOKEN_MAX_LENGTH = 2048
+
+# --- the function's environment -------------------------------------------------------------
+
+ENV_ALERTS_TOPIC_ARN = "ALERTS_TOPIC_ARN"
+ENV_STATE_TABLE_NAME = "STATE_TABLE_NAME"
+ENV_WATCHED_WORKGROUPS = "WATCHED_WORKGROUPS"  # comma-separated; empty: discover Spark workgroups
+ENV_PRICE_PER_DPU_HOUR = "PRICE_PER_DPU_HOUR"
+ENV_LOOKBACK_MINUTES = "LOOKBACK_MINUTES"
+ENV_SCHEDULE_MINUTES = "SCHEDULE_MINUTES"
+ENV_IDLE_ALERT_MINUTES = "IDLE_ALERT_MINUTES"
+ENV_SWEEP_MAX_WORKERS = "SWEEP_MAX_WORKERS"
+ENV_SWEEP_QUEUE_URL = "SWEEP_QUEUE_URL"
+ENV_ALERT_RECORD_TTL_DAYS = "ALERT_RECORD_TTL_DAYS"
+# The watched account: part of every ledger key and alert id (one monitor, many accounts later).
+ENV_MONITOR_ACCOUNT_ID = "MONITOR_ACCOUNT_ID"
+ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+
+SERVICE_NAME = "athena-session-monitor"
+METRICS_NAMESPACE = "AthenaSessionMonitor"
+
+# --- metrics (Powertools Metrics, EMF) ------------------------------------------------------
+
+METRIC_SESSIONS_SEEN = "SessionsSeen"  # dimension State
+METRIC_ALERTS_PUBLISHED = "AlertsPublished"
+METRIC_LIST_SESSIONS_PAGES = "ListSessionsPages"
+METRIC_FILTERED_LIST_PAGES = "FilteredListPages"
+METRIC_GET_SESSION_CALLS = "GetSessionCalls"
+METRIC_DPU_HOURS_SEEN = "DpuHoursSeen"
+METRIC_SWEEP_DURATION_MS = "SweepDurationMs"
+METRIC_WORKGROUPS_FAILED = "WorkgroupsFailed"
+METRIC_ERRORS = "Errors"  # dimension Kind
+DIMENSION_SERVICE = "service"
+DIMENSION_STATE = "State"
+DIMENSION_KIND = "Kind"
+
+# --- configuration: defaults and ranges (cdk.json context, the stack, the function) ----------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as cdk.json names it and the function's environment carries it."""
+
+    context_key: str
+    env: str
+    default: float | int
+    minimum: float | int
+    maximum: float | int | None = None
+
+
+SCHEDULE_MINUTES = Setting("scheduleMinutes", ENV_SCHEDULE_MINUTES, 5, 1, 1440)
+LOOKBACK_MINUTES = Setting("lookbackMinutes", ENV_LOOKBACK_MINUTES, 15, 1)
+IDLE_ALERT_MINUTES = Setting("idleAlertMinutes", ENV_IDLE_ALERT_MINUTES, 0, 0)
+# 0 is allowed: a price of zero turns the cost estimate off, it breaks nothing.
+PRICE_PER_DPU_HOUR = Setting("pricePerDpuHour", ENV_PRICE_PER_DPU_HOUR, 0.35, 0)
+SWEEP_MAX_WORKERS = Setting("sweepMaxWorkers", ENV_SWEEP_MAX_WORKERS, 16, 1, 64)
+ALERT_RECORD_TTL_DAYS_DEFAULT = 90  # the function's own setting; no context key sets it
+
+# Lambda retries a failed asynchronous sweep twice (about a minute, then two): the window within
+# which a sweep's work may arrive late.
+RETRY_WINDOW_MINUTES = 5
+
+
+def min_lookback_minutes(schedule_minutes: int) -> int:
+    """The shortest safe look-back: two sweep periods plus the retry window. A shorter one calls
+    a failure that a late sweep finds 'history' and suppresses it."""
+    return 2 * schedule_minutes + RETRY_WINDOW_MINUTES
+
+
+def function_environment(*, topic_arn: str | None = None, table_name: str | None = None,
+                         workgroups: tuple[str, ...] | list[str] = (),
+                         account_id: str, price_per_dpu_hour: float = PRICE_PER_DPU_HOUR.default,
+                         lookback_minutes: int = int(LOOKBACK_MINUTES.default),
+                         schedule_minutes: int = int(SCHEDULE_MINUTES.default),
+                         idle_alert_minutes: int = int(IDLE_ALERT_MINUTES.default),
+                         sweep_max_workers: int = int(SWEEP_MAX_WORKERS.default)) -> dict[str, str]:
+    """The function's environment as the stack sets it; local mode and bench use the same.
+
+    Values may be CDK tokens (strings that resolve at deploy time): nothing here parses them. The
+    stack adds the topic and table once they exist, so they may be left out here.
+    """
+    resources = {ENV_ALERTS_TOPIC_ARN: topic_arn, ENV_STATE_TABLE_NAME: table_name}
+    return {
+        **{name: value for name, value in resources.items() if value is not None},
+        ENV_WATCHED_WORKGROUPS: ",".join(workgroups),
+        ENV_PRICE_PER_DPU_HOUR: repr(price_per_dpu_hour),
+        ENV_LOOKBACK_MINUTES: str(lookback_minutes),
+        ENV_SCHEDULE_MINUTES: str(schedule_minutes),
+        ENV_MONITOR_ACCOUNT_ID: account_id,
+        ENV_IDLE_ALERT_MINUTES: str(idle_alert_minutes),
+        ENV_SWEEP_MAX_WORKERS: str(sweep_max_workers),
+        ENV_POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        ENV_POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        # Responses carry session details (configuration, notebook ids); keep them out of traces.
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    }
