@@ -13,11 +13,15 @@ letter or digit, and on camelCase humps, so ``keyStorePassword``, ``key_store_pa
 
 * a *fragment* anywhere in a separator-delimited part of the key, or in two adjacent parts or
   words run together (``access.key``, ``ACCESS_KEY``, ``accessKey`` all give ``accesskey``):
-  password, passwd, passphrase, pwd, secret, token, credential, signature, and the compound
-  keys apikey, accesskey, privatekey, accountkey (Azure), encryptionkey (S3 SSE-C), signingkey,
-  masterkey, keyfile (secretkey is already secret);
+  password, passwd, passphrase, passcode (Snowflake MFA), pwd, pgpass, secret, token, credential,
+  signature, webhook (a Slack or Teams webhook URL carries its secret in the path), and the compound
+  keys apikey, accesskey, privatekey, privkey, accountkey (Azure), encryptionkey (S3 SSE-C),
+  signingkey, masterkey, sshkey, fernetkey, keyfile (secretkey is already secret);
 * a whole *word* that would be ambiguous as a fragment: pass (not ``bypassMergeThreshold``),
-  sas (not ``sasl``), sig, jwt, bearer;
+  sas (not ``sasl``), sig, jwt, bearer, pat (a personal access token, ``GITHUB_PAT``; not
+  ``path``), sk and ak (``fs.obs.sk``/``fs.obs.ak``, ``STRIPE_SK``). An access key *id* (ak) is
+  no secret by itself, but it is half of a credential and names the account, and it is already
+  hidden as ``fs.s3a.access.key`` and ``fs.oss.accessKeyId``: ak is redacted alike;
 * a *last word* auth or authorization (``Authorization``, ``basicAuth``), but not in the middle of
   a key, where it names a mechanism (``fs.azure.account.auth.type``, ``google.cloud.auth.type``);
   ``spark.authenticate`` is a boolean switch and is kept (``spark.authenticate.secret`` is not);
@@ -32,13 +36,35 @@ Over-redaction is preferred to a leak, so some harmless values are hidden too (a
 
 Every value, whatever its key, also loses credentials embedded in it: the userinfo of a URI
 (``postgresql://user:pw@host/db`` -> ``postgresql://***redacted***@host/db``, the host, path and
-query kept), an Oracle thin ``user/password@``, and any ``name=value`` pair whose name is a secret
-by the rules above (a JDBC ``;password=``, a SAS URL's ``&sig=``, ``-Dx.trustStorePassword=`` in
-``extraJavaOptions``).
+query kept; a password holding an '@' goes whole; a ``jdbc:sqlserver://host:port;`` list has
+none, its ``;name=`` pairs are read as below), an Oracle thin ``user/password@``, and the
+value of any ``name=value`` pair whose name is a secret by the rules above (a JDBC ``;password=``,
+a SAS URL's ``&sig=``, ``-Dx.trustStorePassword=`` in ``extraJavaOptions``, a JAAS
+``password="..."``), found anywhere in the value, also inside another pair's value
+(``opts=-Dpassword=x``). Such a value runs:
+
+* if it opens with a quote, to the matching quote not escaped by a backslash (JAAS
+  ``password="Tr0ub4dor&3 horse";``), if with '{' to its '}' (ODBC ``PWD={a;b}``), and when the
+  quote is never closed, to the end of the value;
+* then, in a ';'-separated list (a connection string: ``Server=x;Password=a b c;Database=y``),
+  on to the next ';' that ends the value or starts another pair (spaces, '&' and ',' included);
+  elsewhere (a URL query, Java options, a JAAS config, ``user=a,password=b c``) on to the
+  separators ('&', ',', blanks) before the next ``name=``, or a ';' that ends the value, or the
+  end of the value. A pair is in a ';' list when a ';' comes before its name (blanks between
+  allowed), not when '&', ',', '?' or a blank does; the value's first pair and a pair inside
+  another pair's value are when the value holds a ';' anywhere.
+
+So the rest of a value is hidden rather than a secret cut short (accepted): ``-Dx.password=s
+-Xmx4g`` loses ``-Xmx4g`` too, a pair after ``Password=p;`` whose name mixes blanks and marks
+(``Pool-Size Max=5``) goes with it, an unclosed quote hides the rest, and a ``password=`` in a
+Hive partition path (``/password=x/``) hides the path after it. An unquoted secret that itself
+holds a separator followed by ``name=`` (``Password=a;b=c``, ``password=a b=c``) is cut there;
+its format cannot tell that apart from the next pair either.
 
 Not covered (accepted): a credential in a value under an innocuous key with no recognisable
-structure (a JSON blob, ``Bearer ...`` under ``headers``), and run-together upper-case words that
-only match as a whole word (``DBPASS``).
+structure (a JSON blob, ``Bearer ...`` under ``headers``, a ``ghp_...`` token or a Slack webhook
+URL under ``spark.alerts.target``), a URI password holding a blank, and run-together upper-case
+words that only match as a whole word (``DBPASS``; ``PGPASS`` is a fragment of its own).
 """
 
 from __future__ import annotations
@@ -89,8 +115,10 @@ def is_secret_key(key: str) -> bool:
 
 
 _URI_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Greedy up to the last '@' before the host, so a password with an '@' in it goes whole.
-    (re.compile(r"://[^/?#\s]+@"), f"://{REDACTED}@"),
+    # Greedy up to the last '@' before the host, so a password with an '@' in it goes whole; not
+    # where host[:port] is followed by ';name=' (jdbc:sqlserver://db:1433;user=a@corp;password=..):
+    # those are pairs, and masking up to an '@' in one would let the rest of a password out.
+    (re.compile(r"://(?![^:;@/?#\s]*(?::\d+)?;[^=;@/?#\s]+=)[^/?#\s]+@"), f"://{REDACTED}@"),
     (re.compile(r"(jdbc:oracle:[a-z0-9]+:)[^@\s/]+/[^@\s]+@", re.IGNORECASE), rf"\g<1>{REDACTED}@"),
 )
 
@@ -101,14 +129,34 @@ _PAIR = re.compile(rf"(?<!{_NAME_CHAR})({_NAME_CHAR}+)[ \t]*=[ \t]*")
 # A value opened by a quote runs to the matching unescaped quote ("a\"b", 'it''s' reads as two
 # quoted runs); one opened by '{' (ODBC) to its '}' ('}}' escapes one); unclosed: to the end.
 _QUOTED = re.compile(r"""(["'])(?:\\.?|(?!\1)[^\\])*\1?|\{(?:\}\}|[^}])*\}?""", re.DOTALL)
-# Where a secret's value ends: in a value holding a ';' (a connection string, a JAAS config), at
-# a ';' that ends the value or starts the next pair (whose name may hold spaces: "User Id=");
-# elsewhere, at the separators (&, ',' or blanks) before the next pair. Nothing found: the end.
+# Where a secret's value ends. In a ';' list (a connection string), at a ';' that ends the value or
+# starts the next pair, whose name may be words with spaces between ("User Id="). Elsewhere (a URL
+# query, Java options, a JAAS config), at the separators ('&', ',', blanks) before the next pair,
+# or at a ';' that ends the value (JAAS). Nothing found: at the end of the value.
+_SPACED_NAME = r"[A-Za-z]+(?: [A-Za-z]+)+"
 _VALUE_END = {
-    True: re.compile(rf";(?=\s*(?:{_NAME_CHAR}+(?: {_NAME_CHAR}+)*[ \t]*=|$))"),
-    False: re.compile(rf"(?<![&,\s])[&,\s]+(?={_NAME_CHAR}+[ \t]*=)"),
+    True: re.compile(rf";(?=\s*(?:(?:{_NAME_CHAR}+|{_SPACED_NAME})[ \t]*=|$))"),
+    False: re.compile(rf"(?<![&,\s])[&,\s]+(?={_NAME_CHAR}+[ \t]*=)|;(?=\s*$)"),
 }
 _CLOSING = {'"': '"', "'": "'", "{": "}"}
+
+
+def _in_semicolon_list(value: str, name_start: int, holds_semicolon: bool) -> bool:
+    """Whether the pair whose name starts at ``name_start`` is one of a ';'-separated list.
+
+    Told by the separator before the name: a ';' (blanks after it allowed) says yes; '&', ',', '?'
+    or blanks say no; none (the value's first pair, a pair inside another's value) leaves it to
+    whether the value holds a ';' at all.
+    """
+    before = name_start
+    while before > 0 and value[before - 1].isspace():
+        before -= 1
+    previous = value[before - 1] if before else ""
+    if previous == ";":
+        return True
+    if before < name_start or previous in ("&", ",", "?"):
+        return False
+    return holds_semicolon
 
 
 def _secret_end(value: str, start: int, connection_string: bool) -> int:
@@ -126,7 +174,7 @@ def _mask(secret: str) -> str:
 
 def _redact_pairs(value: str) -> str:
     """``value`` with the value of every ``name=value`` pair whose name is a secret key redacted."""
-    connection_string = ";" in value
+    holds_semicolon = ";" in value
     pieces: list[str] = []
     done = 0
     while pair := _PAIR.search(value, done):
@@ -134,7 +182,7 @@ def _redact_pairs(value: str) -> str:
         pieces.append(value[done:start])
         done = start
         if is_secret_key(pair.group(1)):
-            done = _secret_end(value, start, connection_string)
+            done = _secret_end(value, start, _in_semicolon_list(value, pair.start(), holds_semicolon))
             pieces.append(_mask(value[start:done]))
     pieces.append(value[done:])
     return "".join(pieces)
