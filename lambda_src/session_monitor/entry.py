@@ -1,85 +1,142 @@
 """The Lambda handler: recognise the event's shape, route it, shape the answer.
 
-Shapes (the README documents each):
-- API Gateway REST proxy event           -> the HTTP API (``api``), imported on first use
-- EventBridge "Scheduled Event"          -> a sweep of the watched workgroups
-- SQS batch of sweep work (fan-out mode) -> a sweep of the workgroups named in the messages
+``ROUTES`` is the table of event shapes, one row each (the README documents each):
+- API Gateway REST proxy event            -> the HTTP API (``api``), imported on first use
+- EventBridge "Scheduled Event"           -> a sweep of the watched workgroups
 - EventBridge event with detail.SessionId -> check that session
+- SQS batch of sweep work (fan-out mode)  -> a sweep of the workgroups named in the messages
 - {"SessionId": ...} / {"session_id": ...} (Invoke, Step Functions, Scheduler) -> check that session
 - {"action": "sweep"} (Scheduler, Step Functions)  -> a sweep
-Anything else raises UnsupportedEvent. Errors on non-HTTP paths are raised as the named classes of
-``errors`` so Step Functions can Retry/Catch them and asynchronous invocations are retried.
+The first row whose predicate matches handles the event; anything else raises UnsupportedEvent.
+Errors on non-HTTP paths are raised as the named classes of ``errors`` so Step Functions can
+Retry/Catch them and asynchronous invocations are retried.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import monitor
-from .errors import UnsupportedEvent
+from . import monitor, validation
+from .errors import SweepIncomplete, UnsupportedEvent
 from .observability import logger, metrics, tracer
 
 SESSION_ID_KEYS = ("SessionId", "session_id")
+Event = Mapping[str, Any]
 
 
-def _session_id_in(payload: Mapping[str, Any]) -> tuple[bool, Any]:
-    for key in SESSION_ID_KEYS:
-        if key in payload:
-            return True, payload[key]
+@dataclass(frozen=True)
+class Route:
+    name: str
+    matches: Callable[[Event], bool]
+    handle: Callable[[Event, LambdaContext], Any]
+
+
+def _session_id_in(payload: object) -> tuple[bool, Any]:
+    if isinstance(payload, Mapping):
+        for key in SESSION_ID_KEYS:
+            if key in payload:
+                return True, payload[key]
     return False, None
 
 
-def _is_api_event(event: Mapping[str, Any]) -> bool:
+# --- predicates ---------------------------------------------------------------------------------
+
+def _is_api_event(event: Event) -> bool:
     return "httpMethod" in event and isinstance(event.get("requestContext"), Mapping)
 
 
-def _is_eventbridge_event(event: Mapping[str, Any]) -> bool:
+def _is_eventbridge_event(event: Event) -> bool:
     return "detail-type" in event and "source" in event
 
 
-def _is_sqs_batch(event: Mapping[str, Any]) -> bool:
+def _is_scheduled_event(event: Event) -> bool:
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
+def _is_sqs_batch(event: Event) -> bool:
     records = event.get("Records")
     return isinstance(records, list) and bool(records) and all(
         isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records
     )
 
 
+def _names_a_session(event: Event) -> bool:
+    return _session_id_in(event)[0]
+
+
+def _asks_for_a_sweep(event: Event) -> bool:
+    return event.get("action") == "sweep"
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+def _api(event: Event, context: LambdaContext) -> Any:
+    logger.set_correlation_id(str(event["requestContext"].get("requestId") or "") or None)
+    from . import api  # the resolver and pydantic only for HTTP requests
+
+    return api.handle(dict(event), context)
+
+
+def _sweep(event: Event, _context: LambdaContext) -> Any:
+    if _is_eventbridge_event(event):
+        logger.set_correlation_id(str(event.get("id") or "") or None)
+    from . import sweep
+
+    return sweep.run_scheduled_sweep().to_dict()
+
+
+def _eventbridge_session(event: Event, _context: LambdaContext) -> Any:
+    logger.set_correlation_id(str(event.get("id") or "") or None)
+    found, session_id = _session_id_in(event.get("detail"))
+    if not found:
+        raise UnsupportedEvent("EventBridge event has no detail.SessionId and is not a scheduled event")
+    return monitor.check_session(session_id).to_dict()
+
+
+def _direct_session(event: Event, _context: LambdaContext) -> Any:
+    return monitor.check_session(_session_id_in(event)[1]).to_dict()
+
+
+def _sqs_sweep_batch(event: Event, context: LambdaContext) -> Any:
+    """Fan-out mode: ``{"workgroup": name}`` messages, with Powertools' partial-batch failures."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from . import sweep
+
+    def sweep_one(record: SQSRecord) -> dict[str, Any]:
+        try:
+            name = validation.workgroup(json.loads(record.body or "").get("workgroup"))
+        except (ValueError, AttributeError, TypeError):
+            raise SweepIncomplete("sweep message is not {\"workgroup\": NAME}") from None
+        return sweep.sweep_one_workgroup(name).to_dict()
+
+    # Every record failing is still a partial-batch answer (each retried, then its DLQ), not an
+    # unnamed BatchProcessingError.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=dict(event), record_handler=sweep_one, processor=processor, context=context)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("api", _is_api_event, _api),
+    Route("scheduled sweep", _is_scheduled_event, _sweep),
+    Route("eventbridge session", _is_eventbridge_event, _eventbridge_session),
+    Route("sqs sweep batch", _is_sqs_batch, _sqs_sweep_batch),
+    Route("direct session", _names_a_session, _direct_session),
+    Route("direct sweep", _asks_for_a_sweep, _sweep),
+)
+
+
 def route(event: object, context: LambdaContext) -> Any:
     if not isinstance(event, Mapping):
         raise UnsupportedEvent(f"expected a JSON object, got {type(event).__name__}")
-
-    if _is_api_event(event):
-        logger.set_correlation_id(str(event["requestContext"].get("requestId") or "") or None)
-        from . import api  # the resolver and pydantic only for HTTP requests
-
-        return api.handle(dict(event), context)
-
-    if _is_eventbridge_event(event):
-        logger.set_correlation_id(str(event.get("id") or "") or None)
-        if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":
-            from . import sweep
-
-            return sweep.run_scheduled_sweep().to_dict()
-        detail = event.get("detail")
-        found, session_id = _session_id_in(detail) if isinstance(detail, Mapping) else (False, None)
-        if not found:
-            raise UnsupportedEvent("EventBridge event has no detail.SessionId and is not a scheduled event")
-        return monitor.check_session(session_id).to_dict()
-
-    if _is_sqs_batch(event):
-        from . import sweep
-
-        return sweep.handle_work_batch(dict(event), context)
-
-    found, session_id = _session_id_in(event)
-    if found:
-        return monitor.check_session(session_id).to_dict()
-    if event.get("action") == "sweep":
-        from . import sweep
-
-        return sweep.run_scheduled_sweep().to_dict()
+    for candidate in ROUTES:
+        if candidate.matches(event):
+            return candidate.handle(event, context)
     # Keys only: an event sent here by mistake may carry data that does not belong in our logs.
     raise UnsupportedEvent(
         "unrecognised event: expected an API Gateway request, an EventBridge event, "

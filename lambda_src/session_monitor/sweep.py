@@ -16,7 +16,6 @@ scheduled event, calls nothing it does not need and sends nothing new.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
@@ -317,28 +316,12 @@ def run_scheduled_sweep(now: datetime | None = None) -> SweepReport:
     return report
 
 
-def handle_work_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Fan-out mode: an SQS batch of ``{"workgroup": name}`` messages, with partial-batch failures."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-    from . import validation
-
-    def sweep_one(record: SQSRecord) -> dict[str, Any]:
-        try:
-            name = validation.workgroup(json.loads(record.body or "").get("workgroup"))
-        except (ValueError, AttributeError, TypeError):
-            raise SweepIncomplete("sweep message is not {\"workgroup\": NAME}") from None
-        watched = settings().watched_workgroups
-        if watched and name not in watched:
-            raise SweepIncomplete(f"workgroup {name} is not watched")
-        report = sweep_workgroups([name])
-        if report.failed_workgroups:
-            raise SweepIncomplete(f"workgroup {name} failed ({report.failed_workgroups[name]})")
-        return report.to_dict()
-
-    # Every record failing is still a partial-batch answer (each retried, then its DLQ), not an
-    # unnamed BatchProcessingError.
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=sweep_one, processor=processor, context=context)
-
+def sweep_one_workgroup(name: str) -> SweepReport:
+    """Fan-out mode's unit of work: sweep one watched workgroup, or raise SweepIncomplete."""
+    watched = settings().watched_workgroups
+    if watched and name not in watched:
+        raise SweepIncomplete(f"workgroup {name} is not watched")
+    report = sweep_workgroups([name])
+    if report.failed_workgroups:
+        raise SweepIncomplete(f"workgroup {name} failed ({report.failed_workgroups[name]})")
+    return report
