@@ -13,11 +13,12 @@ from typing import Any
 import session_contract as contract
 
 from . import clock, ledger, validation
-from .alerting import Alert, body_json, message_attributes, subject
+from .alerting import Alert
 from .config import Settings, settings
 from .errors import AlertDeliveryFailed, StateStoreUnavailable
 from .integration import athena, sns, state_store
 from .ledger import Action, Observation, Outcome, Policy, View
+from .notifier import Notifier
 from .model import Session, SessionSummary, session_from_get, summary_from_list
 from .observability import count, count_error, count_sessions_by_state, logger
 
@@ -177,7 +178,13 @@ def _carry_out_one(action: Action, session: Session | None, now: datetime) -> Ou
     return notify_once(Alert(session, episode, config.account_id, config.region, note))
 
 
-def notify_once(alert: Alert) -> Outcome:
+def default_notifier() -> Notifier:
+    """The channel alerts go to: the alerts topic."""
+    topic_arn, _table = settings().require_alerting()
+    return sns.SnsNotifier(topic_arn)
+
+
+def notify_once(alert: Alert, notifier: Notifier | None = None) -> Outcome:
     """Publish ``alert`` unless its episode was already sent or suppressed.
 
     Returns ``sent`` (this call published it), ``already_sent``, ``suppressed`` (history), or
@@ -190,7 +197,8 @@ def notify_once(alert: Alert) -> Outcome:
     ``alert_id`` attribute. Counting is the caller's: this may run on a sweep's worker thread.
     """
     config = settings()
-    topic_arn, table = config.require_alerting()
+    _topic, table = config.require_alerting()
+    notifier = notifier or default_notifier()
     session_id, key = alert.session.session_id, alert.episode.key
     token, holder = state_store.claim_alert(table, config.scope, session_id, key, clock.epoch_seconds(),
                                             ALERT_LEASE_SECONDS, config.alert_record_ttl_days * 86_400)
@@ -198,7 +206,7 @@ def notify_once(alert: Alert) -> Outcome:
         logger.debug("alert not claimed", extra={"alert_id": alert.alert_id, "holder": holder})
         return {state_store.PENDING: IN_FLIGHT, state_store.SUPPRESSED: SUPPRESSED}.get(holder or "", ALREADY_SENT)  # type: ignore[return-value]
     try:
-        message_id = sns.publish_alert(topic_arn, subject(alert), body_json(alert), message_attributes(alert))
+        message_id = notifier.publish(alert)
     except AlertDeliveryFailed:
         try:
             state_store.release_alert(table, config.scope, session_id, key, token)
@@ -207,7 +215,7 @@ def notify_once(alert: Alert) -> Outcome:
         raise
     state_store.confirm_alert(table, config.scope, session_id, key, token, message_id, clock.epoch_seconds())
     logger.info("alert published", extra={"alert_id": alert.alert_id, "severity": alert.severity,
-                                          "message_id": message_id})
+                                          "channel": notifier.name, "message_id": message_id})
     return SENT_NOW
 
 

@@ -1,0 +1,22 @@
+"""The notifier port: how an alert leaves the function, whatever the channel.
+
+``monitor.notify_once`` claims an episode in the ledger, hands the alert to a ``Notifier`` and
+records what it answered; it knows nothing of SNS. A channel (SNS today; EventBridge events,
+chat, a FIFO topic later) is one class in ``integration/`` implementing this protocol, plus its
+construct in infra/. Pure: no AWS SDK here.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .alerting import Alert
+
+
+class Notifier(Protocol):
+    """Delivers one alert. Returns the channel's message id; raises ``AlertDeliveryFailed``
+    (nothing delivered, safe to retry) when the channel did not accept it."""
+
+    name: str
+
+    def publish(self, alert: Alert) -> str: ...
