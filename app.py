@@ -30,7 +30,8 @@ def cdk_json_context() -> dict[str, Any]:
     """cdk.json's context block, when the CDK CLI did not already pass it in."""
     if any(variable in os.environ for variable in CLI_CONTEXT_VARIABLES):
         return {}
-    return json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {})
+    context: dict[str, Any] = json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {})
+    return context
 
 
 def build_app() -> App:

@@ -108,19 +108,23 @@ def _fail(key: str, allowed: str, value: Any) -> ConfigError:
     return ConfigError(f"context key '{key}' must be {allowed}; got {value!r}")
 
 
+def _as_int(value: Any) -> int | None:
+    """An integer in any of the forms context arrives in (JSON number, -c string), else None."""
+    if isinstance(value, bool):  # bool is an int subclass: reject true/false explicitly
+        return None
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+        return int(value.strip())
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def _int(key: str, value: Any, lo: int, hi: int | None) -> int:
     allowed = f"an integer from {lo} to {hi}" if hi is not None else f"an integer >= {lo}"
-    if isinstance(value, bool):  # bool is an int subclass: reject true/false explicitly
-        raise _fail(key, allowed, value)
-    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        parsed = int(value.strip())
-    elif isinstance(value, int):
-        parsed = value
-    elif isinstance(value, float) and value.is_integer():
-        parsed = int(value)
-    else:
-        raise _fail(key, allowed, value)
-    if parsed < lo or (hi is not None and parsed > hi):
+    parsed = _as_int(value)
+    if parsed is None or parsed < lo or (hi is not None and parsed > hi):
         raise _fail(key, allowed, value)
     return parsed
 
@@ -152,17 +156,22 @@ def _bool(key: str, value: Any) -> bool:
     raise _fail(key, "true or false", value)
 
 
+def _listed(key: str, value: Any, allowed: str) -> Any:
+    """A list given as JSON (``["a","b"]``) or comma-separated (``a,b``) on the command line."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text.startswith("["):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise _fail(key, allowed, value) from None
+
+
 def _workgroups(key: str, value: Any) -> tuple[str, ...]:
-    allowed = "a list of Athena workgroup names matching [a-zA-Z0-9._-]{1,128} ([] = discover)"
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError:
-                raise _fail(key, allowed, value) from None
-        else:
-            value = [part.strip() for part in text.split(",") if part.strip()]
+    allowed = f"a list of Athena workgroup names matching {contract.WORKGROUP_PATTERN} ([] = discover)"
+    value = _listed(key, value, allowed)
     if not isinstance(value, (list, tuple)):
         raise _fail(key, allowed, value)
     names: list[str] = []

@@ -17,7 +17,7 @@ HANDLER = "session_monitor.entry.handler"
 # Glob patterns without a slash match at any depth (CDK matches them against base names).
 ASSET_EXCLUDES = ["__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info"]
 # Names the function shares (states, environment, metrics): one source, the contract module.
-from session_contract import (  # noqa: E402,F401  (re-exported for infra's constructs)
+from session_contract import (  # noqa: E402  (re-exported for infra's constructs: see __all__)
     DIMENSION_KIND,
     DIMENSION_SERVICE,
     DIMENSION_STATE,
@@ -71,3 +71,10 @@ POWERTOOLS_VERSION = _pinned_powertools_version()
 # Published by the Powertools team in every commercial Region; resolved by CloudFormation at
 # deploy time. The version-pinned parameter (not .../latest) keeps deploys reproducible.
 POWERTOOLS_LAYER_SSM_PARAMETER = "/aws/service/powertools/python/{arch}/{python}/{version}"
+
+__all__ = [
+    "DIMENSION_KIND", "DIMENSION_SERVICE", "DIMENSION_STATE", "ENV_ALERTS_TOPIC_ARN", "ENV_STATE_TABLE_NAME",
+    "ENV_SWEEP_QUEUE_URL", "METRICS_NAMESPACE", "METRIC_ALERTS_PUBLISHED", "METRIC_DPU_HOURS_SEEN", "METRIC_ERRORS",
+    "METRIC_SESSIONS_SEEN", "METRIC_SWEEP_DURATION_MS", "SERVICE_NAME", "SESSION_STATES",
+    *[name for name in dir() if name.isupper()],
+]

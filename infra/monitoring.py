@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -24,7 +26,7 @@ class Monitoring(Construct):
         function: lambda_.Function,
         timeout: Duration,
         topic: sns.ITopic,
-        dead_letter_queues: dict[str, sqs.IQueue],
+        dead_letter_queues: Mapping[str, sqs.IQueue],
         schedule_minutes: int,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -73,7 +75,7 @@ class Monitoring(Construct):
 
         self.dashboard = self._dashboard(prefix, function, dead_letter_queues, schedule_minutes)
 
-    def _dashboard(self, name: str, function: lambda_.Function, queues: dict[str, sqs.IQueue],
+    def _dashboard(self, name: str, function: lambda_.Function, queues: Mapping[str, sqs.IQueue],
                    schedule_minutes: int) -> cw.Dashboard:
         # One period per sweep: Sum then adds up one sweep's reports, which in SQS fan-out mode
         # arrive as one data point per workgroup.

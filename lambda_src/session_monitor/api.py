@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
@@ -46,14 +47,14 @@ class ErrorBody(BaseModel):
     retryable: bool
 
 
-ERROR_RESPONSES: dict[int | str, Any] = {
+ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     code: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
     for code, text in ((400, "Invalid input"), (404, "Unknown session or workgroup"),
                        (502, "Athena or SNS failed"), (503, "Athena is throttling"), (504, "Athena timed out"))
 }
 
 
-def _responses(model: type, description: str) -> dict[int | str, Any]:
+def _responses(model: type, description: str) -> dict[int, OpenAPIResponse]:
     return {200: {"description": description, "content": {"application/json": {"model": model}}}, **ERROR_RESPONSES}
 
 
@@ -79,12 +80,12 @@ def list_sessions(
     return SessionPage(**monitor.list_workgroup_sessions(workgroup, next_token, max_results))
 
 
-def _error(status: int, body: dict[str, Any]) -> Response:
+def _error(status: int, body: dict[str, Any]) -> Response[dict[str, Any]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.exception_handler(RequestValidationError)
-def _invalid_request(error: RequestValidationError) -> Response:
+def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     # Powertools answers 422 by default; the documented contract is 400 with our error body.
     fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) or "request" for e in error.errors()})
     count_error("InvalidInput")
@@ -93,14 +94,14 @@ def _invalid_request(error: RequestValidationError) -> Response:
 
 
 @app.exception_handler(SessionMonitorError)
-def _known_error(error: SessionMonitorError) -> Response:
+def _known_error(error: SessionMonitorError) -> Response[dict[str, Any]]:
     count_error(error.code)
     logger.info("request failed", extra={"error": error.code, "status": error.status_code})
     return _error(error.status_code, error.to_body())
 
 
 @app.exception_handler(Exception)
-def _unexpected_error(error: Exception) -> Response:
+def _unexpected_error(error: Exception) -> Response[dict[str, Any]]:
     # Never a stack trace to the caller; the log keeps it for us.
     count_error("InternalError")
     logger.exception("unexpected error")
@@ -108,7 +109,7 @@ def _unexpected_error(error: Exception) -> Response:
 
 
 @app.not_found
-def _no_route(_not_found: Exception) -> Response:
+def _no_route(_not_found: Exception) -> Response[dict[str, Any]]:
     return _error(404, {"error": "RouteNotFound", "message": "no such route", "retryable": False})
 
 
@@ -128,7 +129,8 @@ def _routable(event: dict[str, Any]) -> dict[str, Any]:
     raw_id = path[len(SESSION_PATH_PREFIX):]
     if _ROUTABLE_ID.fullmatch(raw_id):
         return event
-    parameters = event.get("pathParameters") if isinstance(event.get("pathParameters"), dict) else {}
+    given = event.get("pathParameters")
+    parameters: dict[str, Any] = given if isinstance(given, dict) else {}
     return {**event, "path": SESSION_PATH_PREFIX + "_",
             "pathParameters": {**parameters, "session_id": parameters.get("session_id") or raw_id}}
 
@@ -144,13 +146,14 @@ _STRING_MAPS = ("headers", "queryStringParameters", "pathParameters")
 _STRING_LIST_MAPS = ("multiValueHeaders", "multiValueQueryStringParameters")
 
 
+def _strings(values: Any) -> bool:
+    return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
 def _well_formed(event: dict[str, Any]) -> bool:
-    if not all(isinstance(event.get(key), kinds) for key, kinds in _EVENT_SHAPE.items()):
-        return False
-    if not all(isinstance(v, str) for key in _STRING_MAPS for v in (event.get(key) or {}).values()):
-        return False
-    return all(isinstance(values, list) and all(isinstance(v, str) for v in values)
-               for key in _STRING_LIST_MAPS for values in (event.get(key) or {}).values())
+    members = all(isinstance(event.get(key), kinds) for key, kinds in _EVENT_SHAPE.items())
+    maps = members and all(_strings(list((event.get(key) or {}).values())) for key in _STRING_MAPS)
+    return maps and all(_strings(values) for key in _STRING_LIST_MAPS for values in (event.get(key) or {}).values())
 
 
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

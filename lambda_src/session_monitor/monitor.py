@@ -27,7 +27,10 @@ from .observability import count, count_error, count_sessions_by_state, logger
 ALERT_LEASE_SECONDS = 120
 VIEW_TTL_SECONDS = 7 * 86_400
 
-SENT_NOW, ALREADY_SENT, SUPPRESSED, IN_FLIGHT = "sent", "already_sent", "suppressed", "in_flight"
+SENT_NOW: Outcome = "sent"
+ALREADY_SENT: Outcome = "already_sent"
+SUPPRESSED: Outcome = "suppressed"
+IN_FLIGHT: Outcome = "in_flight"
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -204,7 +207,8 @@ def notify_once(alert: Alert, notifier: Notifier | None = None) -> Outcome:
                                             ALERT_LEASE_SECONDS, config.alert_record_ttl_days * 86_400)
     if token is None:
         logger.debug("alert not claimed", extra={"alert_id": alert.alert_id, "holder": holder})
-        return {state_store.PENDING: IN_FLIGHT, state_store.SUPPRESSED: SUPPRESSED}.get(holder or "", ALREADY_SENT)  # type: ignore[return-value]
+        by_holder: dict[str, Outcome] = {state_store.PENDING: IN_FLIGHT, state_store.SUPPRESSED: SUPPRESSED}
+        return by_holder.get(holder or "", ALREADY_SENT)
     try:
         message_id = notifier.publish(alert)
     except AlertDeliveryFailed:

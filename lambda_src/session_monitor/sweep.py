@@ -22,7 +22,7 @@ from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import session_contract as contract
 
@@ -34,6 +34,9 @@ from .integration import athena, sqs, state_store
 from .ledger import Action, Outcome, View
 from .model import Session, SessionSummary, summary_from_list
 from .observability import count, count_error, count_sessions_by_state, logger, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.metrics import MetricUnit
 
 LIST_PAGE_SIZE = 100  # ListSessions' maximum
 FILTERED_STATES = ("FAILED", "TERMINATED", "DEGRADED")
@@ -51,7 +54,7 @@ class SweepReport:
 
     workgroups: list[str] = field(default_factory=list)
     failed_workgroups: dict[str, str] = field(default_factory=dict)
-    sessions_by_state: Counter = field(default_factory=Counter)
+    sessions_by_state: Counter[str] = field(default_factory=Counter)
     alerts_sent: list[str] = field(default_factory=list)
     alerts_suppressed: list[str] = field(default_factory=list)
     alerts_pending: list[str] = field(default_factory=list)
@@ -290,7 +293,7 @@ def _emit_metrics(report: SweepReport) -> None:
     logger.info("sweep finished", extra={"sweep": report.to_dict()})
 
 
-def _unit(name: str):
+def _unit(name: str) -> MetricUnit:
     from aws_lambda_powertools.metrics import MetricUnit
 
     return MetricUnit[name]

@@ -43,7 +43,7 @@ def _workgroup_pk(scope: str, workgroup: str) -> dict[str, str]:
 
 
 def _refused(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 def _conditional(call: Callable[[], Any]) -> bool:
