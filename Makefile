@@ -12,13 +12,16 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha1sum requirements-checkov.txt | cut -c1-12)
 
 $(STAMP):
+	@echo "Setting up $(VENV): installing the pinned requirements (boto3, Powertools, aws-cdk-lib, cdk-nag, cfn-lint, moto, pytest, playwright, ...); this takes a few minutes the first time"
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@echo "Installing this project into $(VENV) (editable: the session-monitor command)"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 # checkov in its own venv: its dependency pins would fight the function's.
 $(CHECKOV_STAMP): requirements-checkov.txt
+	@echo "Setting up $(CHECKOV_VENV): installing checkov (its own venv: its pins would fight the function's); this takes a few minutes the first time"
 	python3 -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
 	rm -f $(CHECKOV_VENV)/.installed-* && touch $(CHECKOV_STAMP)

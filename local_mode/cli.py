@@ -5,10 +5,16 @@
     session-monitor sweep [--workgroup W ...]        the sweep report (JSON)
     session-monitor serve [--port N]                 the HTTP API (and Swagger UI) on 127.0.0.1
     session-monitor run | demo                       local mode (demo: the one-shot scenario)
+    session-monitor --local COMMAND ...              against the stack ``make run`` is running
 
 Against AWS it uses your credentials and Region (the usual AWS_* variables and profiles); against
 local stand-ins it follows AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_ATHENA like the function does.
 Alerts (``get`` without --no-alert, ``sweep``) need ALERTS_TOPIC_ARN and STATE_TABLE_NAME.
+
+``--local`` takes all of that from the file ``make run`` writes while it runs (``.local-stack.env``
+in the repository root, or the file SESSION_MONITOR_LOCAL_ENV names) and ignores your AWS
+profile and endpoints; with no local stack running it fails with
+``error: LocalStackNotRunning: start it with make run``.
 
 stdout carries only the answer, so it can be piped to jq; the function's own logs and metrics go
 nowhere unless --verbose sends them to stderr. An error is one line on stderr,
@@ -20,12 +26,42 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
+import socket
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Iterator, NoReturn, TextIO
+from urllib.parse import urlsplit
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
+
+# The local stack's environment: ``make run`` writes it while it runs, ``--local`` reads it.
+LOCAL_ENV_FILE = ".local-stack.env"                # in the repository root
+LOCAL_ENV_VARIABLE = "SESSION_MONITOR_LOCAL_ENV"   # names another file (tests, a second checkout)
+LOCAL_STACK_HINT = "start it with make run"
+
+
+class LocalStackNotRunning(Exception):
+    """``--local`` and no local stack: no environment file, or its endpoints do not answer."""
+
+
+def local_env_path() -> Path:
+    """Where ``make run`` writes the local stack's environment and ``--local`` reads it."""
+    override = os.environ.get(LOCAL_ENV_VARIABLE)
+    return Path(override) if override else Path(__file__).resolve().parent.parent / LOCAL_ENV_FILE
+
+
+def read_local_env(path: Path) -> dict[str, str]:
+    """The ``export NAME=value`` lines of an environment file the runner wrote (shell-quoted values)."""
+    env: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, equals, value = line.strip().removeprefix("export ").partition("=")
+        if equals and not line.lstrip().startswith("#"):
+            words = shlex.split(value)
+            env[name.strip()] = words[0] if words else ""
+    return env
 
 
 class UsageError(Exception):
@@ -38,9 +74,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    local_help = (f"use the local stack `make run` is running (its environment, from {LOCAL_ENV_FILE}); "
+                  "also accepted after the command")
     parser = _Parser(prog="session-monitor", description="Athena for Apache Spark session monitor.")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="send the function's JSON logs and EMF metrics to stderr")
+    parser.add_argument("--local", action="store_true", help=local_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=_Parser)
 
@@ -60,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API on 127.0.0.1 (Swagger UI at /swagger)")
     serve.add_argument("--port", type=int, default=8080, help="0: a free port (default 8080)")
     serve.add_argument("--no-swagger", action="store_true", help="do not serve Swagger UI")
+    for command in (get, listing, sweep, serve):  # `session-monitor list W --local` works too
+        command.add_argument("--local", action="store_true", default=argparse.SUPPRESS, help=local_help)
 
     for name, text in (("run", "local mode: moto server + Athena emulator + the function, until Ctrl-C"),
                        ("demo", "local mode's one-shot scenario (runner --once): exit 0 if the alerts are right")):
@@ -79,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         return _fail(err, "UsageError", str(error), EXIT_BAD_INPUT)
     if args.command in ("run", "demo"):
+        if args.local:
+            return _fail(err, "UsageError", f"--local is for the other commands: {args.command} starts its own "
+                                            "local stack (see session-monitor --help)", EXIT_BAD_INPUT)
         from local_mode import runner
 
         return runner.main((["--once"] if args.command == "demo" else []) + extra)
@@ -87,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     # Powertools warns when a call published only single metrics (as pyproject does for tests).
     warnings.filterwarnings("ignore", "No application metrics to publish")
     try:
+        if args.local:
+            _use_local_stack()  # before the function is imported: it reads its environment once
         with _function_output(err if args.verbose else None):
             _ensure_function_importable()
             return _COMMANDS[args.command](args, out, err)
@@ -103,6 +149,44 @@ def _function_output(stream: TextIO | None) -> Iterator[None]:
     sink = stream or open(os.devnull, "w")
     with contextlib.redirect_stdout(sink):
         yield
+
+
+def _use_local_stack() -> None:
+    """Point this process at the local stack, as the runner points the function at it."""
+    try:
+        env = read_local_env(local_env_path())
+    except (OSError, ValueError):  # no file: no `make run`; ValueError: not a file the runner wrote
+        raise LocalStackNotRunning(LOCAL_STACK_HINT) from None
+    endpoints = [env.get("AWS_ENDPOINT_URL"), env.get("AWS_ENDPOINT_URL_ATHENA")]
+    if not all(endpoints) or not all(_answers(url) for url in endpoints):  # type: ignore[arg-type]
+        raise LocalStackNotRunning(LOCAL_STACK_HINT)  # a file left behind by a runner that was killed
+    apply_environment(env)
+    # The stack is on loopback: never through a proxy, whatever HTTP(S)_PROXY says.
+    for name in ("NO_PROXY", "no_proxy"):
+        current = os.environ.get(name, "")
+        if "127.0.0.1" not in current.split(","):
+            os.environ[name] = ",".join(filter(None, [current, "127.0.0.1", "localhost"]))
+
+
+def apply_environment(env: dict[str, str]) -> None:
+    """Set ``env`` in os.environ and drop what could send a call elsewhere (a profile, other endpoints).
+
+    The runner points the function at its stack with this, and ``--local`` points the CLI at it."""
+    for name in list(os.environ):
+        if name.startswith("AWS_ENDPOINT_URL_") or name in (
+                "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "SWEEP_QUEUE_URL"):
+            del os.environ[name]
+    os.environ.update(env)
+
+
+def _answers(url: str) -> bool:
+    """Whether something accepts connections at ``url``'s host and port."""
+    try:
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=2):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _ensure_function_importable() -> None:

@@ -11,6 +11,12 @@ as they happen. The function's API (and Swagger UI) is served on 127.0.0.1 meanw
 ``--once`` plays the scenario to its end without waiting, checks that the alerts received are
 exactly those the lifecycles imply, makes one HTTP request to the API, and exits 0 or 1.
 
+Without ``--once`` the runner also prints the environment that points the ``session-monitor`` CLI
+(or any AWS tool) at this stack, as ``export`` lines, and writes them to ``.local-stack.env`` in
+the repository root (``--env-file``), which ``session-monitor --local`` reads; the file is removed
+when the runner stops. The API URL and the CLI example it prints name ``SHOWCASE_WORKGROUP``,
+where a seeded session stays BUSY for as long as the runner runs, so both always list a session.
+
 Clocks: the emulator's clock runs ahead of real time (30 emulated seconds per tick), but the
 function takes "now" from its clock, ``session_monitor.clock.utc_now()``, when the schedule invokes it. So that idle durations
 and the look-back window are measured on the same clock as the sessions' timestamps, the sweep
@@ -25,6 +31,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -36,15 +43,18 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Iterator, TextIO
 
 from local_mode.api_server import ApiServer, ensure_function_importable, invoke
 from local_mode.athena_emulator import AthenaEmulator, Clock, EmulatorServer
+from local_mode.cli import apply_environment, local_env_path  # the CLI's --local reads what we write
 from local_mode.moto_server import (ACCOUNT_ID, DUMMY_CREDENTIALS, REGION, AlertingResources, MotoServer,
                                    aws_client, create_alerting_resources, receive_alerts)
 
-__all__ = ["SCENARIO", "LocalStack", "SeededSession", "alert_problems", "apply_environment",
-           "function_environment", "main", "scheduled_event", "sweep_clock"]
+__all__ = ["SCENARIO", "SHOWCASE_WORKGROUP", "LocalStack", "SeededSession", "alert_problems", "apply_environment",
+           "cli_environment", "export_lines", "function_environment", "main", "remove_env_file",
+           "scheduled_event", "sweep_clock", "write_env_file"]
 
 DEFAULT_PORT = 8080
 STEP_SECONDS = 30          # emulated seconds per tick
@@ -75,6 +85,10 @@ SCENARIO = (
                   ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None), (180, "IDLE", None),
                    (240, "TERMINATING", None), (270, "TERMINATED", "Session was terminated per request")),
                   (("TERMINATED", "info"),)),
+    # Stays BUSY (only an IDLE session times out): what the printed API URL and CLI example list.
+    SeededSession("etl-nightly", "hourly ingest, stays busy",
+                  ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None)),
+                  ()),
     SeededSession("ml-training", "feature training job",
                   ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None), (150, "DEGRADED", DEGRADED_REASON),
                    (240, "FAILED", FAILED_REASON)),
@@ -84,6 +98,7 @@ SCENARIO = (
                   (("IDLE", "warning"),)),
 )
 WORKGROUPS = tuple(dict.fromkeys(s.workgroup for s in SCENARIO))
+SHOWCASE_WORKGROUP = "etl-nightly"  # the printed API URL and CLI example: the ingest session keeps it listed
 
 
 def function_environment(moto_url: str, athena_url: str, resources: AlertingResources,
@@ -112,13 +127,51 @@ def function_environment(moto_url: str, athena_url: str, resources: AlertingReso
     }
 
 
-def apply_environment(env: dict[str, str]) -> None:
-    """Set ``env`` in os.environ and drop what could send a call elsewhere (a profile, other endpoints)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_ENDPOINT_URL_") or name in (
-                "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "SWEEP_QUEUE_URL"):
-            del os.environ[name]
-    os.environ.update(env)
+def cli_environment(env: dict[str, str]) -> dict[str, str]:
+    """What of the function's environment ``env`` the CLI needs to reach this stack: the endpoints,
+    Region, dummy credentials, the alerting resources and the sweep's settings (and NO_PROXY when a
+    proxy is configured, so that loopback calls do not go through it)."""
+    import session_contract as contract
+
+    names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA", "AWS_REGION", "AWS_DEFAULT_REGION",
+             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+             contract.ENV_ALERTS_TOPIC_ARN, contract.ENV_STATE_TABLE_NAME, contract.ENV_WATCHED_WORKGROUPS,
+             contract.ENV_MONITOR_ACCOUNT_ID, contract.ENV_LOOKBACK_MINUTES, contract.ENV_SCHEDULE_MINUTES,
+             contract.ENV_IDLE_ALERT_MINUTES]
+    if any(os.environ.get(proxy) for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+                                                "http_proxy", "https_proxy", "all_proxy")):
+        names += ["NO_PROXY", "no_proxy"]
+    return {name: env[name] for name in names if name in env}
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    """``export NAME=value`` lines a POSIX shell can source (values quoted where they need it)."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> str:
+    """Write ``env`` as export lines to ``path`` (atomically: a reader never sees half a file);
+    returns the text written, which ``remove_env_file`` compares before removing."""
+    text = "\n".join([
+        f"# The local stack of `make run` (pid {os.getpid()}); removed when it stops. Written for",
+        "# `session-monitor --local`; any AWS tool can use it too: source this file.",
+        *export_lines(env)]) + "\n"
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    return text
+
+
+def remove_env_file(path: Path, text: str) -> None:
+    """Remove ``path`` if it still holds ``text``: another runner may have written its own since."""
+    with contextlib.suppress(OSError):
+        if path.read_text(encoding="utf-8") == text:
+            path.unlink()
 
 
 class LocalStack:
@@ -316,6 +369,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--function-log", default=None, metavar="PATH",
                         help="where the function's stdout goes (its JSON logs and EMF metrics, CloudWatch Logs "
                              "in AWS): a file, or - for stderr (default: a temporary file, printed at start)")
+    parser.add_argument("--env-file", default=None, metavar="PATH", type=Path,
+                        help="where to write the CLI's environment for this stack, removed on exit; "
+                             "`session-monitor --local` reads it (default: .local-stack.env in the repository "
+                             "root, or the file SESSION_MONITOR_LOCAL_ENV names; --once writes none)")
     return parser
 
 
@@ -384,23 +441,60 @@ def _run(args: argparse.Namespace, out: TextIO, log_path: str) -> int:
                   "pass --port 0 for a free port", file=sys.stderr)
             return 1
         runner = Runner(stack, out, step_seconds=args.step, show_json=args.json)
+        # --once stops before anyone could use it (and must not replace a `make run`'s file).
+        env_file = None if args.once else (args.env_file or local_env_path())
+        cli_env = cli_environment(stack.environment())
+        written = None
         try:
+            if env_file is not None:
+                try:
+                    written = write_env_file(env_file, cli_env)
+                except OSError as error:
+                    say(f"warning: cannot write {env_file} ({error.strerror}): session-monitor --local "
+                        "will not find this stack; use the export lines below")
             with sweep_clock(stack.emulator.clock):
-                return _play(args, runner, api, say, log_path, started)
+                return _play(args, runner, api, say, log_path, started, cli_env, env_file if written else None)
         finally:
+            if written is not None:
+                remove_env_file(env_file, written)  # type: ignore[arg-type]
             api.stop()
             runner.close()
 
 
-def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_path: str, started: float) -> int:
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is under it (as `make run` prints it)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _cli_command() -> str:
+    """How to call the CLI from here: this venv's console script, when it is installed."""
+    script = Path(sys.executable).parent / "session-monitor"
+    return _shown(script) if script.exists() else "session-monitor"
+
+
+def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_path: str, started: float,
+          cli_env: dict[str, str], env_file: Path | None) -> int:
     stack = runner.stack
+    runner.seed()  # before the URLs are printed: the first one lists sessions from the start
     say("athena-session-monitor, local mode: no AWS account, nothing leaves 127.0.0.1")
     say(f"  moto server (SNS, SQS, DynamoDB)  {stack.moto.endpoint_url}")
     say(f"  Athena emulator                   {stack.athena.endpoint_url}")
-    say(f"  API                               {api.url}/sessions?workgroup={WORKGROUPS[0]}")
+    say(f"  API                               {api.url}/sessions?workgroup={SHOWCASE_WORKGROUP}")
     say(f"  Swagger UI                        {api.url}/swagger")
     say(f"  function log (JSON logs, EMF)     {log_path}")
-    runner.seed()
+    if not args.once:
+        say("The CLI against this stack (get, list, sweep, serve; session ids below):")
+        say(f"  {_cli_command()} --local list {SHOWCASE_WORKGROUP}")
+        if env_file is not None:
+            say(f"--local reads {_shown(env_file)}, written now and removed at Ctrl-C. The same environment, "
+                "for any AWS tool:")
+        else:
+            say("The environment, for any AWS tool (not in a file: --local will not find this stack):")
+        for line in export_lines(cli_env):
+            say(f"  {line}")
     say(f"Seeded sessions (LOOKBACK_MINUTES={LOOKBACK_MINUTES}, IDLE_ALERT_MINUTES={IDLE_ALERT_MINUTES}):")
     for session_id, seeded in runner.seeded.items():
         say(f"  {seeded.workgroup:<12} {session_id}  {seeded.story}")
@@ -417,8 +511,8 @@ def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_pat
         elapsed += args.step
     if args.once:
         return _finish_once(runner, api, say, started)
-    say("Scenario played out. The clock keeps running: the forgotten notebook session reaches its "
-        "20-minute idle timeout later. Start another session with:")
+    say("Scenario played out. The clock keeps running: the hourly ingest stays BUSY, and the forgotten "
+        "notebook session reaches its 20-minute idle timeout later. Start another session with:")
     say(f"  curl -s -X POST {stack.athena.endpoint_url}/_emulator/sessions -d '{{\"workgroup\": \"notebooks\"}}'")
     say("Ctrl-C stops.")
     while True:

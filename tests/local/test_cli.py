@@ -9,8 +9,9 @@ from typing import Iterator
 
 import pytest
 
+from local_mode.cli import LOCAL_ENV_VARIABLE
 from local_mode.moto_server import receive_alerts
-from local_mode.runner import LocalStack
+from local_mode.runner import LocalStack, cli_environment, write_env_file
 from tests.local.test_local_mode import REPO, child_environment
 
 
@@ -109,6 +110,63 @@ def test_other_failures_are_exit_1_and_one_line(cli):
     unreachable = {**cli.env, "AWS_ENDPOINT_URL_ATHENA": "http://127.0.0.1:9"}  # discard port: refused
     result = cli("list", "etl-nightly", env=unreachable)
     assert (result.returncode, one_error_line(result)) == (1, "error: AthenaUnavailable: Athena could not be reached")
+
+
+# --- --local: the stack `make run` runs, found through the file it writes ----------------------
+
+NOT_RUNNING = "error: LocalStackNotRunning: start it with make run"
+
+
+def local_cli(env_file, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """The CLI with no AWS_* variable of its own (plus ``extra_env``), told where the file is."""
+    env = {**child_environment(), LOCAL_ENV_VARIABLE: str(env_file), **extra_env}
+    return subprocess.run([sys.executable, "-m", "local_mode.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_local_lists_the_stack_named_in_the_file_and_ignores_the_callers_aws_settings(cli, tmp_path):
+    env_file = tmp_path / "local-stack.env"
+    write_env_file(env_file, cli_environment(cli.stack.environment()))
+    elsewhere = {"AWS_PROFILE": "production", "AWS_ENDPOINT_URL_ATHENA": f"http://127.0.0.1:{free_port()}",
+                 "AWS_REGION": "eu-west-1"}
+    for args in (("--local", "list", "etl-nightly"), ("list", "etl-nightly", "--local")):
+        result = local_cli(env_file, *args, **elsewhere)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert [s["session_id"] for s in json.loads(result.stdout)["sessions"]] == [cli.ids["idle"], cli.ids["older"]]
+    result = local_cli(env_file, "--local", "get", cli.ids["idle"])
+    assert result.returncode == 0 and json.loads(result.stdout)["state"] == "IDLE"
+
+
+def test_local_with_no_file_is_one_line_and_exit_1(tmp_path):
+    result = local_cli(tmp_path / "missing.env", "--local", "list", "etl-nightly")
+    assert (result.returncode, one_error_line(result)) == (1, NOT_RUNNING)
+
+
+def test_local_with_a_file_whose_stack_is_gone_is_one_line_and_exit_1(cli, tmp_path):
+    """A runner killed with SIGKILL leaves its file: its endpoints no longer answer."""
+    env_file = tmp_path / "local-stack.env"
+    gone = f"http://127.0.0.1:{free_port()}"
+    write_env_file(env_file, {**cli_environment(cli.stack.environment()), "AWS_ENDPOINT_URL_ATHENA": gone})
+    result = local_cli(env_file, "--local", "get", cli.ids["idle"])
+    assert (result.returncode, one_error_line(result)) == (1, NOT_RUNNING)
+    env_file.write_text("not an environment file\n")
+    result = local_cli(env_file, "--local", "sweep")
+    assert (result.returncode, one_error_line(result)) == (1, NOT_RUNNING)
+
+
+def test_local_with_run_or_demo_is_bad_input(tmp_path):
+    result = local_cli(tmp_path / "missing.env", "--local", "demo")
+    assert result.returncode == 2
+    assert one_error_line(result).startswith("error: UsageError: --local is for the other commands")
 
 
 def test_run_and_demo_delegate_to_the_runner(cli):

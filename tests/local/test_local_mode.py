@@ -75,26 +75,34 @@ def get_json(url: str) -> tuple[int, Any]:
 # --- the one-shot scenario --------------------------------------------------------------------
 
 def test_the_one_shot_scenario_alerts_exactly_what_the_lifecycles_imply(tmp_path):
+    running = tmp_path / "local-stack.env"  # as if `make run` were running meanwhile
+    running.write_text("export AWS_ENDPOINT_URL=http://127.0.0.1:1\n")
     result = subprocess.run(
         [sys.executable, "-m", "local_mode.runner", "--once", "--port", "0", "--function-log", str(tmp_path / "f.log")],
-        cwd=REPO, env=child_environment(), capture_output=True, text=True, timeout=120)
+        cwd=REPO, env={**child_environment(), "SESSION_MONITOR_LOCAL_ENV": str(running)},
+        capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
-    seeded = dict(re.findall(r"^  (\S+) +([0-9a-f-]{36})  CREATING", result.stdout, re.M))
-    assert sorted(seeded) == sorted(s.workgroup for s in SCENARIO)
+    # Its stack is gone when --once exits: it writes no environment file (nor replaces one), no exports.
+    assert running.read_text() == "export AWS_ENDPOINT_URL=http://127.0.0.1:1\n" and "export " not in result.stdout
+    seeded = re.findall(r"^  (\S+) +([0-9a-f-]{36})  CREATING", result.stdout, re.M)  # (workgroup, id)
+    assert [workgroup for workgroup, _ in seeded] == [s.workgroup for s in SCENARIO]
+    full_id = {session_id[:8]: session_id for _, session_id in seeded}
     alerts = sorted((m["workgroup"], m["state"], m["severity"]) for m in ALERT_LINE.finditer(result.stdout))
     assert alerts == [("etl-nightly", "TERMINATED", "info"), ("ml-training", "DEGRADED", "warning"),
                       ("ml-training", "FAILED", "critical"), ("notebooks", "IDLE", "warning")]
     for match in ALERT_LINE.finditer(result.stdout):
-        assert seeded[match["workgroup"]].startswith(match["session"])
+        session_id = full_id[match["session"]]
+        assert (match["workgroup"], session_id) in seeded
         assert match["subject"] == (f"[{match['severity'].upper()}] Athena Spark session {match['state']} "
-                                    f"in {match['workgroup']}: {seeded[match['workgroup']]}")
+                                    f"in {match['workgroup']}: {session_id}")
     assert re.search(r"session  ml-training  \w{8}  BUSY -> DEGRADED", result.stdout)
     assert re.search(r"session  etl-nightly  \w{8}  TERMINATING -> TERMINATED", result.stdout)
     # The runner's own HTTP request to its API server, answered by the function.
-    assert f"/sessions/{seeded['etl-nightly']} -> 200" in result.stdout
+    nightly = seeded[0][1]
+    assert f"/sessions/{nightly} -> 200" in result.stdout
     answer = json.loads(result.stdout[result.stdout.index("\n{") + 1: result.stdout.index("\n}\n") + 2])
-    assert answer["session_id"] == seeded["etl-nightly"] and answer["state"] == "TERMINATED"
+    assert answer["session_id"] == nightly and answer["state"] == "TERMINATED"
     assert result.stdout.rstrip().splitlines()[-1].startswith("OK: 4 alerts")
     # The function's logs and metrics went to the log file, not into the story.
     logged = [json.loads(line) for line in (tmp_path / "f.log").read_text().splitlines()]
