@@ -379,8 +379,7 @@ def alert_check(expected: Sequence[str], received: list[dict[str, Any]],
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    from local_mode.moto_server import AlertingResources, receive_alerts
-    from local_mode.runner import function_environment
+    from local_mode.moto_server import receive_alerts
 
     mode = "quick" if quick else "full"
     cap, deadline_s, max_sweeps = REQUESTS[mode], DEADLINE_S[mode], SWEEPS_PER_PHASE[mode]
@@ -389,111 +388,177 @@ def measure(quick: bool = False) -> dict[str, Any]:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     site, asset = common.lambda_site(), common.build_asset("asset")
-    script = str(Path(__file__).resolve())
-    venv_env = {**os.environ, "PYTHONPATH": str(common.REPO)}
-    children: list[Child] = []
+    children: list[Child] = []  # every process started, stopped in the end whatever happens
+    log_paths: dict[str, Path] = {}
     xray_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         xray_sink.bind(("127.0.0.1", 0))  # datagrams beyond the socket buffer are dropped: fine
-        athena = Child("athena", [common.PYTHON, script, "--serve", "athena", str(DELAY_SECONDS)], venv_env, workdir)
-        children.append(athena)
-        moto = Child("moto", [common.PYTHON, script, "--serve", "moto"], venv_env, workdir)
-        children.append(moto)
-        athena.ready()
-        moto.ready()
-        resources = AlertingResources(moto.info["url"], moto.info["topic_arn"], moto.info["table"],
-                                      moto.info["queue_url"])
-        function_env = function_environment(moto.info["url"], athena.info["url"], resources, (WORKGROUP,))
-        for name in ("POWERTOOLS_TRACE_DISABLED", "ENABLE_SWAGGER_UI"):  # X-Ray on, no /swagger: as deployed
-            function_env.pop(name)
-        env = common.lambda_env(asset, site, extra_path=[common.REPO], xray_port=xray_sink.getsockname()[1],
-                                **{**function_env, **FUNCTION_OVERRIDES})
-        log_paths: dict[str, Path] = {}
-        functions: list[Child] = []
-        for kind, count in (("api", API_SERVERS), ("sweeper", SWEEPERS)):
-            for n in range(1, count + 1):
-                name = f"{kind}-{n}"
-                log_paths[name] = workdir / f"{name}.log"
-                child = Child(name, common.lambda_python(script, "--function", kind, str(log_paths[name])),
-                              env, workdir)
-                children.append(child)
-                functions.append(child)
-        for child in functions:
-            child.ready()
-        apis = [c for c in functions if c.name.startswith("api-")]
-        sweepers = [c for c in functions if c.name.startswith("sweeper-")]
+        athena, resources = _start_backends(workdir, children)
+        env = _function_env(athena, resources, asset, site, xray_sink.getsockname()[1])
+        apis, sweepers = _start_functions(env, workdir, children, log_paths)
         ports = [int(c.info["url"].rsplit(":", 1)[1]) for c in apis]
-
         session_ids, failing = athena.info["session_ids"], athena.info["failing"]
-        # Warm containers: one request each (its Athena client) and one sweep each (a previous
-        # scheduled run: the state table holds the workgroup's view). Not measured. A container's
-        # SNS and DynamoDB clients are still created by its first alert, as in a container that
-        # has not alerted yet.
-        from local_mode.runner import scheduled_event
-
-        warm_up = [_get(port, f"/sessions/{session_ids[1]}")[0] for port in ports]
-        warm_up += [str(s.ask("sweep " + json.dumps(scheduled_event(datetime.now(timezone.utc))), 120)["ok"])
-                    for s in sweepers]
-        if warm_up != ["200"] * len(ports) + ["True"] * len(sweepers):
-            raise RuntimeError(f"warm-up failed: {warm_up} (logs in {workdir})")
+        _warm_up(ports, sweepers, session_ids, workdir)
         setup_s = time.perf_counter() - started
         plan = request_plan(cap, session_ids, failing)
-        per_phase = math.ceil(len(plan) / len(PHASES))
-        cpu0 = {c.name: c.ask("cpu")["cpu_s"] for c in children}
-        calls0 = athena.ask("calls")["calls"]
-        load_started = time.perf_counter()
-        deadline = time.monotonic() + deadline_s
-        phases: dict[str, dict[str, Any]] = {}
-        for number, phase in enumerate(PHASES):
-            if number:
-                athena.ask(f"advance {STEP_SECONDS}")
-            phases[phase] = _run_phase(plan[number * per_phase:(number + 1) * per_phase], ports, sweepers,
-                                       deadline, max_sweeps)
-        load_wall = time.perf_counter() - load_started
-        calls = {op: n - calls0.get(op, 0) for op, n in athena.ask("calls")["calls"].items() if n - calls0.get(op, 0)}
-        cpu = {c.name: round(c.ask("cpu")["cpu_s"] - cpu0[c.name], 2) for c in children}
+        run = _run_load(plan, athena, children, ports, sweepers, deadline_s, max_sweeps)
         received = receive_alerts(resources)
     finally:
         exit_codes = {child.name: child.stop() for child in reversed(children)}
         xray_sink.close()
     published = _published_by(log_paths)
 
-    done = [r for p in phases.values() for r in p["requests"] if not r["skipped"]]
-    skipped = sum(r["skipped"] for p in phases.values() for r in p["requests"])
-    sweeps = [s for p in phases.values() for s in p["sweeps"]]
-    routes: dict[str, Any] = {}
-    for route in (ROUTE_SESSION, ROUTE_LIST):
-        routes[route] = latency_summary([r["ms"] for r in done if r["route"] == route])
-    routes[ROUTE_SWEEP] = latency_summary([s["round_trip_ms"] for s in sweeps])
-    requests_wall = sum(p["requests_wall_s"] for p in phases.values())
+    phases = run["phases"]
     expected = [f"{sid}#{state}" for sid in failing for state in ("DEGRADED", "FAILED")]
-    failing_set = {f"/sessions/{sid}" for sid in failing}
     return {
-        "config": {"requests_cap": cap, "clients": CLIENTS, "api_servers": API_SERVERS, "sweepers": SWEEPERS,
-                   "sessions": SESSIONS, "failing_sessions": FAILING, "athena_delay_s": DELAY_SECONDS,
-                   "deadline_s": deadline_s, "max_sweeps_per_phase_per_sweeper": max_sweeps,
-                   "phases": list(PHASES), "emulator_clock_step_s": STEP_SECONDS,
-                   "function_overrides": FUNCTION_OVERRIDES},
+        "config": _config(cap, deadline_s, max_sweeps),
         "setup_s": round(setup_s, 2),
-        "load_wall_s": round(load_wall, 2),
-        "requests_sent": len(done),
-        "requests_skipped_at_deadline": skipped,
-        "requests_per_s": len(done) / requests_wall if requests_wall else 0.0,
-        "routes": routes,
-        "status_counts": dict(Counter(r["status"] for r in done)),
-        "failing_session_states_seen": {
-            phase: dict(Counter(r["state"] for r in p["requests"] if not r["skipped"] and r.get("path") in failing_set))
-            for phase, p in phases.items()},
-        "sweeps": {"count": len(sweeps), "per_phase": {phase: len(p["sweeps"]) for phase, p in phases.items()},
-                   "errors": [f"{s['process']}: {s['error']}" for s in sweeps if not s["ok"]],
-                   "alerts_sent": sum(len(s.get("alerts_sent", [])) for s in sweeps)},
-        "athena_calls": calls,
-        "cpu_s": cpu,
+        "load_wall_s": round(run["wall_s"], 2),
+        **_request_summary(phases, failing),
+        "sweeps": _sweep_summary(phases),
+        "athena_calls": run["athena_calls"],
+        "cpu_s": run["cpu_s"],
         "alerts": alert_check(expected, received, published),
         "exit_codes": exit_codes,
         "logs": str(workdir.relative_to(common.REPO)),
         "wall_s": round(time.perf_counter() - started, 1),
     }
+
+
+def _start_backends(workdir: Path, children: list[Child]) -> tuple[Child, Any]:
+    """The Athena emulator and moto, each in its own venv interpreter, both ready; the emulator's
+    Child and the AlertingResources created on moto."""
+    from local_mode.moto_server import AlertingResources
+
+    script = str(Path(__file__).resolve())
+    venv_env = {**os.environ, "PYTHONPATH": str(common.REPO)}
+    athena = Child("athena", [common.PYTHON, script, "--serve", "athena", str(DELAY_SECONDS)], venv_env, workdir)
+    children.append(athena)
+    moto = Child("moto", [common.PYTHON, script, "--serve", "moto"], venv_env, workdir)
+    children.append(moto)
+    athena.ready()
+    moto.ready()
+    resources = AlertingResources(moto.info["url"], moto.info["topic_arn"], moto.info["table"],
+                                  moto.info["queue_url"])
+    return athena, resources
+
+
+def _function_env(athena: Child, resources: Any, asset: Path, site: Path, xray_port: int) -> dict[str, str]:
+    """The Lambda-like environment of every function process, configured as deployed."""
+    from local_mode.runner import function_environment
+
+    function_env = function_environment(resources.endpoint_url, athena.info["url"], resources, (WORKGROUP,))
+    for name in ("POWERTOOLS_TRACE_DISABLED", "ENABLE_SWAGGER_UI"):  # X-Ray on, no /swagger: as deployed
+        function_env.pop(name)
+    return common.lambda_env(asset, site, extra_path=[common.REPO], xray_port=xray_port,
+                             **{**function_env, **FUNCTION_OVERRIDES})
+
+
+def _start_functions(env: dict[str, str], workdir: Path, children: list[Child],
+                     log_paths: dict[str, Path]) -> tuple[list[Child], list[Child]]:
+    """API_SERVERS API containers and SWEEPERS sweepers, each logging to its own file; all ready."""
+    script = str(Path(__file__).resolve())
+    functions: list[Child] = []
+    for kind, count in (("api", API_SERVERS), ("sweeper", SWEEPERS)):
+        for n in range(1, count + 1):
+            name = f"{kind}-{n}"
+            log_paths[name] = workdir / f"{name}.log"
+            child = Child(name, common.lambda_python(script, "--function", kind, str(log_paths[name])),
+                          env, workdir)
+            children.append(child)
+            functions.append(child)
+    for child in functions:
+        child.ready()
+    apis = [c for c in functions if c.name.startswith("api-")]
+    sweepers = [c for c in functions if c.name.startswith("sweeper-")]
+    return apis, sweepers
+
+
+def _warm_up(ports: list[int], sweepers: list[Child], session_ids: Sequence[str], workdir: Path) -> None:
+    """Warm containers: one request each (its Athena client) and one sweep each (a previous
+    scheduled run: the state table holds the workgroup's view). Not measured. A container's SNS
+    and DynamoDB clients are still created by its first alert, as in a container that has not
+    alerted yet."""
+    from local_mode.runner import scheduled_event
+
+    warm_up = [_get(port, f"/sessions/{session_ids[1]}")[0] for port in ports]
+    warm_up += [str(s.ask("sweep " + json.dumps(scheduled_event(datetime.now(timezone.utc))), 120)["ok"])
+                for s in sweepers]
+    if warm_up != ["200"] * len(ports) + ["True"] * len(sweepers):
+        raise RuntimeError(f"warm-up failed: {warm_up} (logs in {workdir})")
+
+
+def _run_load(plan: list[tuple[str, str]], athena: Child, children: list[Child], ports: list[int],
+              sweepers: list[Child], deadline_s: float, max_sweeps: int) -> dict[str, Any]:
+    """The three phases (a third of ``plan`` each, the emulator's clock moved between them), and
+    the Athena calls and CPU seconds (per process) they took."""
+    per_phase = math.ceil(len(plan) / len(PHASES))
+    cpu0 = {c.name: c.ask("cpu")["cpu_s"] for c in children}
+    calls0 = athena.ask("calls")["calls"]
+    load_started = time.perf_counter()
+    deadline = time.monotonic() + deadline_s
+    phases: dict[str, dict[str, Any]] = {}
+    for number, phase in enumerate(PHASES):
+        if number:
+            athena.ask(f"advance {STEP_SECONDS}")
+        phases[phase] = _run_phase(plan[number * per_phase:(number + 1) * per_phase], ports, sweepers,
+                                   deadline, max_sweeps)
+    load_wall = time.perf_counter() - load_started
+    calls = {op: n - calls0.get(op, 0) for op, n in athena.ask("calls")["calls"].items() if n - calls0.get(op, 0)}
+    cpu = {c.name: round(c.ask("cpu")["cpu_s"] - cpu0[c.name], 2) for c in children}
+    return {"phases": phases, "wall_s": load_wall, "athena_calls": calls, "cpu_s": cpu}
+
+
+def _config(cap: int, deadline_s: float, max_sweeps: int) -> dict[str, Any]:
+    return {"requests_cap": cap, "clients": CLIENTS, "api_servers": API_SERVERS, "sweepers": SWEEPERS,
+            "sessions": SESSIONS, "failing_sessions": FAILING, "athena_delay_s": DELAY_SECONDS,
+            "deadline_s": deadline_s, "max_sweeps_per_phase_per_sweeper": max_sweeps,
+            "phases": list(PHASES), "emulator_clock_step_s": STEP_SECONDS,
+            "function_overrides": FUNCTION_OVERRIDES}
+
+
+def _request_summary(phases: dict[str, dict[str, Any]], failing: Sequence[str]) -> dict[str, Any]:
+    """Requests sent and skipped, throughput, latency per route (sweeps included), status codes,
+    and the states each phase's requests saw for the failing sessions."""
+    done = [r for p in phases.values() for r in p["requests"] if not r["skipped"]]
+    skipped = sum(r["skipped"] for p in phases.values() for r in p["requests"])
+    requests_wall = sum(p["requests_wall_s"] for p in phases.values())
+    return {
+        "requests_sent": len(done),
+        "requests_skipped_at_deadline": skipped,
+        "requests_per_s": len(done) / requests_wall if requests_wall else 0.0,
+        "routes": _route_latencies(done, _all_sweeps(phases)),
+        "status_counts": dict(Counter(r["status"] for r in done)),
+        "failing_session_states_seen": _failing_states_seen(phases, failing),
+    }
+
+
+def _route_latencies(done: list[dict[str, Any]], sweeps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Latency per API route, then of the sweeps (a round trip to a sweeper each)."""
+    routes: dict[str, Any] = {}
+    for route in (ROUTE_SESSION, ROUTE_LIST):
+        routes[route] = latency_summary([r["ms"] for r in done if r["route"] == route])
+    routes[ROUTE_SWEEP] = latency_summary([s["round_trip_ms"] for s in sweeps])
+    return routes
+
+
+def _failing_states_seen(phases: dict[str, dict[str, Any]], failing: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Per phase, how many answers for a failing session said each state."""
+    failing_set = {f"/sessions/{sid}" for sid in failing}
+    return {phase: dict(Counter(r["state"] for r in p["requests"]
+                                if not r["skipped"] and r.get("path") in failing_set))
+            for phase, p in phases.items()}
+
+
+def _all_sweeps(phases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for p in phases.values() for s in p["sweeps"]]
+
+
+def _sweep_summary(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    sweeps = _all_sweeps(phases)
+    return {"count": len(sweeps), "per_phase": {phase: len(p["sweeps"]) for phase, p in phases.items()},
+            "errors": [f"{s['process']}: {s['error']}" for s in sweeps if not s["ok"]],
+            "alerts_sent": sum(len(s.get("alerts_sent", [])) for s in sweeps)}
 
 
 def main() -> None:

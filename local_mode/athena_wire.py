@@ -79,45 +79,76 @@ def _camel(name: str) -> str:
 def constraint_errors(value: Any, shape, path: str = "") -> list[str]:
     """Constraints botocore's ParamValidator skips (max, enum, pattern) plus min/required,
     worded the way Athena words them ("Value at 'sessionId' failed to satisfy constraint: ...")."""
-    errors: list[str] = []
-    meta, kind = shape.metadata, shape.type_name
-
-    def fail(rule: str) -> None:
-        errors.append(f"Value at '{path}' failed to satisfy constraint: Member must {rule}")
-
+    kind = shape.type_name
     if kind == "structure" and isinstance(value, dict):
-        for name in shape.required_members:
-            if value.get(name) is None:
-                errors.append(f"Value null at '{_join(path, name)}' failed to satisfy "
-                              "constraint: Member must not be null")
-        for name, member in shape.members.items():
-            if value.get(name) is not None:
-                errors += constraint_errors(value[name], member, _join(path, name))
-    elif kind in ("list", "map", "string") and isinstance(value, (list, dict, str)):
-        size = len(value)
-        noun = "length" if kind == "string" else "size"
-        if "min" in meta and size < meta["min"]:
-            fail(f"have {noun} greater than or equal to {meta['min']}")
-        if "max" in meta and size > meta["max"]:
-            fail(f"have {noun} less than or equal to {meta['max']}")
-        if kind == "string":
-            if "enum" in meta and value not in meta["enum"]:
-                fail(f"satisfy enum value set: [{', '.join(meta['enum'])}]")
-            regex = _compiled(meta["pattern"]) if "pattern" in meta else None
-            if regex is not None and not regex.fullmatch(value):
-                fail(f"satisfy regular expression pattern: {meta['pattern']}")
-        elif kind == "list":
-            for i, item in enumerate(value):
-                errors += constraint_errors(item, shape.member, f"{path}.{i + 1}.member")
-        else:
-            for key, item in value.items():
-                errors += constraint_errors(key, shape.key, f"{path}.{key}.key")
-                errors += constraint_errors(item, shape.value, f"{path}.{key}.value")
-    elif kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
-        if "min" in meta and value < meta["min"]:
-            fail(f"have value greater than or equal to {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            fail(f"have value less than or equal to {meta['max']}")
+        return _structure_errors(value, shape, path)
+    if kind in ("list", "map", "string") and isinstance(value, (list, dict, str)):
+        return _sized_errors(value, shape, path)
+    if kind in ("integer", "long") and isinstance(value, int) and not isinstance(value, bool):
+        return _bound_errors(value, shape.metadata, path, "value")
+    return []
+
+
+def _failure(path: str, rule: str) -> str:
+    return f"Value at '{path}' failed to satisfy constraint: Member must {rule}"
+
+
+def _structure_errors(value: dict[str, Any], shape: Any, path: str) -> list[str]:
+    """Required members that are missing (null), then each present member's own constraints."""
+    errors = [f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
+              for name in shape.required_members if value.get(name) is None]
+    for name, member in shape.members.items():
+        if value.get(name) is not None:
+            errors += constraint_errors(value[name], member, _join(path, name))
+    return errors
+
+
+def _sized_errors(value: list[Any] | dict[Any, Any] | str, shape: Any, path: str) -> list[str]:
+    """A string's length or a list's or map's size, then what its kind adds."""
+    kind = shape.type_name
+    errors = _bound_errors(len(value), shape.metadata, path, "length" if kind == "string" else "size")
+    if kind == "string":
+        errors += _string_errors(value, shape.metadata, path)
+    elif kind == "list":
+        errors += _list_errors(value, shape, path)
+    else:
+        errors += _map_errors(value, shape, path)
+    return errors
+
+
+def _bound_errors(amount: int, meta: dict[str, Any], path: str, noun: str) -> list[str]:
+    """``min`` and ``max`` of the shape's metadata, applied to ``amount`` (a size or a value)."""
+    errors = []
+    if "min" in meta and amount < meta["min"]:
+        errors.append(_failure(path, f"have {noun} greater than or equal to {meta['min']}"))
+    if "max" in meta and amount > meta["max"]:
+        errors.append(_failure(path, f"have {noun} less than or equal to {meta['max']}"))
+    return errors
+
+
+def _string_errors(value: Any, meta: dict[str, Any], path: str) -> list[str]:
+    """``enum`` and ``pattern`` (skipped when the pattern has no Python equivalent)."""
+    errors = []
+    if "enum" in meta and value not in meta["enum"]:
+        errors.append(_failure(path, f"satisfy enum value set: [{', '.join(meta['enum'])}]"))
+    regex = _compiled(meta["pattern"]) if "pattern" in meta else None
+    if regex is not None and not regex.fullmatch(value):
+        errors.append(_failure(path, f"satisfy regular expression pattern: {meta['pattern']}"))
+    return errors
+
+
+def _list_errors(value: Any, shape: Any, path: str) -> list[str]:
+    errors: list[str] = []
+    for i, item in enumerate(value):
+        errors += constraint_errors(item, shape.member, f"{path}.{i + 1}.member")
+    return errors
+
+
+def _map_errors(value: Any, shape: Any, path: str) -> list[str]:
+    errors: list[str] = []
+    for key, item in value.items():
+        errors += constraint_errors(key, shape.key, f"{path}.{key}.key")
+        errors += constraint_errors(item, shape.value, f"{path}.{key}.value")
     return errors
 
 
