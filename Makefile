@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test unit integration infra bench bootstrap synth deploy destroy run demo clean
+.PHONY: dev test lint typecheck complexity soak unit integration infra bench bootstrap synth deploy destroy run demo clean
 
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha1sum requirements-checkov.txt | cut -c1-12)
@@ -28,8 +28,22 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 dev: $(STAMP) $(CHECKOV_STAMP)  ## create .venv (and .venv-checkov) with pinned requirements
 
-test: $(STAMP) $(CHECKOV_STAMP)  ## every test: unit, integration, infrastructure (cdk-nag, cfn-lint, checkov), local mode
+test: $(STAMP) $(CHECKOV_STAMP) lint typecheck complexity  ## the gates, then every test: unit, integration, infrastructure (cdk-nag, cfn-lint, checkov), local mode
 	$(PY) -m pytest
+
+lint: $(STAMP)  ## ruff: lint rules and formatting (chosen in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)  ## mypy, strict for the function (lambda_src/) and the stack (infra/)
+	$(VENV)/bin/mypy lambda_src/session_monitor lambda_src/session_contract infra app.py
+
+complexity: $(STAMP)  ## radon grade B at most in lambda_src/ and infra/; C in local_mode/ and bench/ (exceptions named in tests/unit/test_code_health.py)
+	$(VENV)/bin/xenon --max-absolute B lambda_src infra app.py
+	$(VENV)/bin/xenon --max-absolute C local_mode bench
+
+soak: $(STAMP)  ## the alert ledger's property and stateful tests with thousands of examples (long)
+	HYPOTHESIS_PROFILE=soak LEDGER_SOAK_REPORT=.soak-report.json $(PY) -m pytest tests/unit/test_ledger.py tests/integration/test_ledger_stateful.py
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

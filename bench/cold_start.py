@@ -36,8 +36,10 @@ STUB = (
     "_context, _api = LambdaContext(), api_event('/sessions/s-1')\n"
 )
 FLOOR = "import boto3\n_client = boto3.client('athena', region_name='us-east-1')\n"
-ENTRY_AND_CLIENT = ("import session_monitor.entry as _entry\nfrom session_monitor.integration import clients\n"
-                    "_client = clients.client('athena')\n")
+ENTRY_AND_CLIENT = (
+    "import session_monitor.entry as _entry\nfrom session_monitor.integration import clients\n"
+    "_client = clients.client('athena')\n"
+)
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,36 @@ class Variant:
 VARIANTS = [
     Variant("floor", "floor: import boto3 + athena client", FLOOR, None),
     Variant("entry", "import session_monitor.entry", "import session_monitor.entry\n", "floor"),
-    Variant("entry_api", "import entry + session_monitor.api (API route's lazy imports)",
-            "import session_monitor.entry\nimport session_monitor.api\n", "floor"),
-    Variant("floor_call", "floor + first get_session (stubbed)", FLOOR, None,
-            untimed=STUB, then="_client.get_session(SessionId='s-1')\n"),
-    Variant("cold_direct", "cold start to first answer: direct {SessionId}", ENTRY_AND_CLIENT, "floor_call",
-            untimed=STUB, then="_entry.handler({'SessionId': 's-1'}, _context)\n"),
-    Variant("cold_api", "cold start to first answer: GET /sessions/{id}", ENTRY_AND_CLIENT, "floor_call",
-            untimed=STUB, then="_r = _entry.handler(_api, _context)\nassert _r['statusCode'] == 200, _r\n"),
+    Variant(
+        "entry_api",
+        "import entry + session_monitor.api (API route's lazy imports)",
+        "import session_monitor.entry\nimport session_monitor.api\n",
+        "floor",
+    ),
+    Variant(
+        "floor_call",
+        "floor + first get_session (stubbed)",
+        FLOOR,
+        None,
+        untimed=STUB,
+        then="_client.get_session(SessionId='s-1')\n",
+    ),
+    Variant(
+        "cold_direct",
+        "cold start to first answer: direct {SessionId}",
+        ENTRY_AND_CLIENT,
+        "floor_call",
+        untimed=STUB,
+        then="_entry.handler({'SessionId': 's-1'}, _context)\n",
+    ),
+    Variant(
+        "cold_api",
+        "cold start to first answer: GET /sessions/{id}",
+        ENTRY_AND_CLIENT,
+        "floor_call",
+        untimed=STUB,
+        then="_r = _entry.handler(_api, _context)\nassert _r['statusCode'] == 200, _r\n",
+    ),
 ]
 
 CHILD = """import time as _time
@@ -82,9 +106,14 @@ with open(_os.environ['BENCH_OUT'], 'w') as _out:
 
 def _run_child(variant: Variant, env: dict[str, str], out: Path) -> dict[str, Any]:
     started = time.perf_counter()
-    proc = subprocess.run(common.lambda_python("-c", CHILD.format(code=variant.code, untimed=variant.untimed, then=variant.then)),
-                          env={**env, "BENCH_OUT": str(out)}, cwd=common.WORK,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        common.lambda_python("-c", CHILD.format(code=variant.code, untimed=variant.untimed, then=variant.then)),
+        env={**env, "BENCH_OUT": str(out)},
+        cwd=common.WORK,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     process_ms = (time.perf_counter() - started) * 1000
     if proc.returncode != 0:
         raise RuntimeError(f"cold-start child {variant.name} failed:\n{proc.stderr[-3000:]}")
@@ -99,7 +128,7 @@ def measure(runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=common.WORK) as tmp:
         out = Path(tmp) / "child.json"
         for round_ in range(runs):
-            order = VARIANTS[round_ % len(VARIANTS):] + VARIANTS[:round_ % len(VARIANTS)]
+            order = VARIANTS[round_ % len(VARIANTS) :] + VARIANTS[: round_ % len(VARIANTS)]
             for variant in order:
                 samples[variant.name].append(_run_child(variant, env, out))
     results: dict[str, Any] = {}
@@ -114,7 +143,7 @@ def measure(runs: int) -> dict[str, Any]:
             "tracer_on": rows[0]["tracer_on"],
             "requests_imported": rows[0]["requests_imported"],
         }
-    for name, row in results.items():
+    for _name, row in results.items():
         if row["floor"]:
             floor = results[row["floor"]]
             row["wall_ratio"] = row["wall_ms"]["median"] / floor["wall_ms"]["median"]
@@ -130,8 +159,15 @@ _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 def _importtime(code: str, env: dict[str, str]) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
     """One run: module -> (self us, cumulative us), and module -> the module that imported it."""
-    proc = subprocess.run(common.lambda_python("-X", "importtime", "-c", code), env=env, cwd=common.WORK,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    proc = subprocess.run(
+        common.lambda_python("-X", "importtime", "-c", code),
+        env=env,
+        cwd=common.WORK,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     times: dict[str, tuple[int, int]] = {}
     parent: dict[str, str] = {}
     stack: list[tuple[int, str]] = []
@@ -158,8 +194,10 @@ def _median_times(runs: list[dict[str, tuple[int, int]]]) -> dict[str, tuple[flo
     for run in runs:
         for name, value in run.items():
             merged[name].append(value)
-    return {name: (common.median([v[0] for v in values]) / 1000, common.median([v[1] for v in values]) / 1000)
-            for name, values in merged.items()}
+    return {
+        name: (common.median([v[0] for v in values]) / 1000, common.median([v[1] for v in values]) / 1000)
+        for name, values in merged.items()
+    }
 
 
 def compile_ms(asset: Path, modules: list[str], repeats: int = 25) -> float:
@@ -183,8 +221,11 @@ def importtime_breakdown(repeats: int) -> dict[str, Any]:
     """Where the import time beyond the floor goes, by package, with who pulled each package in."""
     asset = common.build_asset("asset")
     env = common.lambda_env(asset, common.lambda_site())
-    codes = {"floor": VARIANTS[0].code, "entry": "import session_monitor.entry",
-             "entry_api": "import session_monitor.entry, session_monitor.api"}
+    codes = {
+        "floor": VARIANTS[0].code,
+        "entry": "import session_monitor.entry",
+        "entry_api": "import session_monitor.entry, session_monitor.api",
+    }
     runs: dict[str, list[dict[str, tuple[int, int]]]] = {name: [] for name in codes}
     parents: dict[str, dict[str, str]] = {}
     for _ in range(repeats):

@@ -22,8 +22,8 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".bench"  # scratch space, gitignored
@@ -49,6 +49,7 @@ def trace_header(n: int) -> str:
 
 # --- the Lambda-like import path -----------------------------------------------------------
 
+
 def _requirement_closure(roots: Iterable[str]) -> list[metadata.Distribution]:
     """Every installed distribution ``roots`` need, following extras and environment markers."""
     from packaging.requirements import Requirement
@@ -65,8 +66,9 @@ def _requirement_closure(roots: Iterable[str]) -> list[metadata.Distribution]:
         dist = found.setdefault(key, metadata.distribution(requirement.name))
         for raw in dist.requires or []:
             child = Requirement(raw)
-            if child.marker is None or any(child.marker.evaluate({"extra": extra})
-                                           for extra in (requirement.extras or {""})):
+            if child.marker is None or any(
+                child.marker.evaluate({"extra": extra}) for extra in (requirement.extras or {""})
+            ):
                 pending.append(child)
     return list(found.values())
 
@@ -110,13 +112,21 @@ def build_asset(name: str = "asset") -> Path:
     target = WORK / name
     shutil.rmtree(target, ignore_errors=True)
     excludes = asset_excludes()
-    shutil.copytree(REPO / "lambda_src", target,
-                    ignore=lambda _dir, names: [n for n in names if _excluded(n, excludes)])
+    shutil.copytree(
+        REPO / "lambda_src", target, ignore=lambda _dir, names: [n for n in names if _excluded(n, excludes)]
+    )
     return target
 
 
-def lambda_env(asset: Path, site: Path, *, extra_path: Sequence[Path] = (), tracing: bool = True,
-               xray_port: int = 2000, **overrides: str) -> dict[str, str]:
+def lambda_env(
+    asset: Path,
+    site: Path,
+    *,
+    extra_path: Sequence[Path] = (),
+    tracing: bool = True,
+    xray_port: int = 2000,
+    **overrides: str,
+) -> dict[str, str]:
     """The environment Lambda gives the function (as the stack configures it), and nothing else."""
     import session_contract as contract
 
@@ -160,6 +170,7 @@ def lambda_python(*args: str) -> list[str]:
 
 # --- statistics ----------------------------------------------------------------------------
 
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
@@ -177,6 +188,7 @@ def summary(values: Sequence[float]) -> dict[str, float]:
 
 
 # --- facts about the run -------------------------------------------------------------------
+
 
 def machine_facts() -> dict[str, object]:
     cpu = "unknown"
@@ -196,7 +208,7 @@ def machine_facts() -> dict[str, object]:
 
     dirty = git("status", "--porcelain", "--", "lambda_src")
     return {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_model": cpu,

@@ -42,6 +42,7 @@ because an idle alert depends on which clock measures the idle time. Alert lease
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import math
@@ -55,10 +56,11 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script in a child: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -68,15 +70,15 @@ from bench import common
 
 WORKGROUP = "load-test"
 SESSIONS = 50
-FAILING = 10            # every 5th session: BUSY -> DEGRADED -> FAILED
-STEP_SECONDS = 30       # emulator clock per phase: DEGRADED at +30 s, FAILED at +60 s
-DELAY_SECONDS = 0.02    # per Athena call
-API_SERVERS = 2         # K warm containers behind the API
-SWEEPERS = 2            # containers invoked by the schedule, at the same time
-CLIENTS = 8             # concurrent client connections
-REQUESTS = {"full": 400, "quick": 100}       # hard cap on requests
-DEADLINE_S = {"full": 30.0, "quick": 15.0}   # wall clock for the three phases; later requests are skipped
-SWEEPS_PER_PHASE = {"full": 6, "quick": 3}   # per sweeper, at most (at least 1)
+FAILING = 10  # every 5th session: BUSY -> DEGRADED -> FAILED
+STEP_SECONDS = 30  # emulator clock per phase: DEGRADED at +30 s, FAILED at +60 s
+DELAY_SECONDS = 0.02  # per Athena call
+API_SERVERS = 2  # K warm containers behind the API
+SWEEPERS = 2  # containers invoked by the schedule, at the same time
+CLIENTS = 8  # concurrent client connections
+REQUESTS = {"full": 400, "quick": 100}  # hard cap on requests
+DEADLINE_S = {"full": 30.0, "quick": 15.0}  # wall clock for the three phases; later requests are skipped
+SWEEPS_PER_PHASE = {"full": 6, "quick": 3}  # per sweeper, at most (at least 1)
 REQUEST_TIMEOUT_S = 15.0
 PHASES = ("steady", "degraded", "failed")
 ROUTE_SESSION, ROUTE_LIST, ROUTE_SWEEP = "GET /sessions/{id}", "GET /sessions?workgroup=", "Scheduled Event (sweep)"
@@ -86,6 +88,7 @@ FAILED_REASON = "load bench: coordinator did not recover"
 
 
 # --- child processes ---------------------------------------------------------------------------
+
 
 def _reply(stream: Any, answer: dict[str, Any]) -> None:
     stream.write(json.dumps(answer) + "\n")
@@ -105,8 +108,11 @@ def _serve_athena(delay: float) -> None:
     ids, failing = [], []
     for index in range(SESSIONS):
         if index % 5 == 0:
-            script = [(0, "BUSY", None), (STEP_SECONDS, "DEGRADED", DEGRADED_REASON),
-                      (2 * STEP_SECONDS, "FAILED", FAILED_REASON)]
+            script = [
+                (0, "BUSY", None),
+                (STEP_SECONDS, "DEGRADED", DEGRADED_REASON),
+                (2 * STEP_SECONDS, "FAILED", FAILED_REASON),
+            ]
         else:
             script = [(0, "BUSY" if index % 5 in (1, 2) else "IDLE", None)]
         session_id = emulator.start_session(WORKGROUP, idle_timeout_minutes=480, script=script)
@@ -115,8 +121,15 @@ def _serve_athena(delay: float) -> None:
             failing.append(session_id)
     emulator.inject_fault(kind="slow", delay_seconds=delay, times=None)
     with EmulatorServer(emulator) as server:
-        _reply(sys.stdout, {"url": server.endpoint_url, "session_ids": ids, "failing": failing,
-                            "clock_start": emulator.clock.now().isoformat()})
+        _reply(
+            sys.stdout,
+            {
+                "url": server.endpoint_url,
+                "session_ids": ids,
+                "failing": failing,
+                "clock_start": emulator.clock.now().isoformat(),
+            },
+        )
         for line in sys.stdin:
             command, _, argument = line.strip().partition(" ")
             if command == "advance":
@@ -136,8 +149,15 @@ def _serve_moto() -> None:
     with MotoServer() as moto:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         resources = create_alerting_resources(moto.endpoint_url)
-        _reply(sys.stdout, {"url": moto.endpoint_url, "topic_arn": resources.topic_arn,
-                            "table": resources.table_name, "queue_url": resources.queue_url})
+        _reply(
+            sys.stdout,
+            {
+                "url": moto.endpoint_url,
+                "topic_arn": resources.topic_arn,
+                "table": resources.table_name,
+                "queue_url": resources.queue_url,
+            },
+        )
         for _line in sys.stdin:
             _reply(sys.stdout, {"cpu_s": _cpu_s()})
 
@@ -147,14 +167,15 @@ def _function(kind: str, log_path: str) -> None:
     protocol = sys.stdout
     # The function's JSON logs and EMF metrics (its CloudWatch Logs) go to a file; Powertools'
     # Logger binds sys.stdout when session_monitor.observability is imported, below.
-    sys.stdout = open(log_path, "w", encoding="utf-8", buffering=1)
+    sys.stdout = open(log_path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115  (for the process's life)
     from local_mode.api_server import ApiServer, ensure_function_importable, invoke
 
     ensure_function_importable()
     import session_monitor.entry  # noqa: F401  the cold start, before the load begins
 
-    server = ApiServer(0, error_log=lambda text: print(text, file=sys.stderr, flush=True)).start() \
-        if kind == "api" else None
+    server = (
+        ApiServer(0, error_log=lambda text: print(text, file=sys.stderr, flush=True)).start() if kind == "api" else None
+    )
     _reply(protocol, {"url": server.url if server else None})
     try:
         for line in sys.stdin:
@@ -163,9 +184,12 @@ def _function(kind: str, log_path: str) -> None:
                 started = time.perf_counter()
                 try:
                     report = invoke(json.loads(argument))  # the Lambda path, one invocation at a time
-                    answer: dict[str, Any] = {"ok": True, "alerts_sent": report.get("alerts_sent", []),
-                                              "get_session_calls": report.get("get_session_calls", 0)}
-                except Exception as error:  # SweepIncomplete and friends: recorded, the run goes on
+                    answer: dict[str, Any] = {
+                        "ok": True,
+                        "alerts_sent": report.get("alerts_sent", []),
+                        "get_session_calls": report.get("get_session_calls", 0),
+                    }
+                except Exception as error:  # noqa: BLE001  SweepIncomplete and friends: recorded, the run goes on
                     answer = {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
                 answer["ms"] = (time.perf_counter() - started) * 1000
                 _reply(protocol, answer)
@@ -188,8 +212,9 @@ class Child:
         self.name = name
         self.stderr_path = workdir / f"{name}.stderr"
         with open(self.stderr_path, "wb") as stderr:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                                         env=env, cwd=common.WORK)
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=common.WORK
+            )
         self._buffer = b""
         self._lock = threading.Lock()
         self.info: dict[str, Any] = {}
@@ -221,10 +246,8 @@ class Child:
             return self._read(timeout)
 
     def stop(self) -> int:
-        try:
+        with contextlib.suppress(OSError):
             self.proc.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
         try:
             return self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -240,6 +263,7 @@ class Child:
 
 # --- the client --------------------------------------------------------------------------------
 
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (p in 0-100): a value that was measured."""
     ordered = sorted(values)
@@ -249,8 +273,13 @@ def percentile(values: Sequence[float], p: float) -> float:
 def latency_summary(values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50_ms": percentile(values, 50), "p90_ms": percentile(values, 90),
-            "p99_ms": percentile(values, 99), "max_ms": max(values)}
+    return {
+        "n": len(values),
+        "p50_ms": percentile(values, 50),
+        "p90_ms": percentile(values, 90),
+        "p99_ms": percentile(values, 99),
+        "max_ms": max(values),
+    }
 
 
 def request_plan(count: int, session_ids: Sequence[str], failing: Sequence[str]) -> list[tuple[str, str]]:
@@ -291,8 +320,9 @@ def _get(port: int, path: str) -> tuple[str, float, str | None]:
     return status, ms, state
 
 
-def _run_phase(plan: list[tuple[str, str]], ports: list[int], sweepers: list[Child], deadline: float,
-               max_sweeps: int) -> dict[str, Any]:
+def _run_phase(
+    plan: list[tuple[str, str]], ports: list[int], sweepers: list[Child], deadline: float, max_sweeps: int
+) -> dict[str, Any]:
     """Fire ``plan`` from CLIENTS threads while every sweeper sweeps back to back; wait for all."""
     from local_mode.runner import scheduled_event
 
@@ -302,7 +332,7 @@ def _run_phase(plan: list[tuple[str, str]], ports: list[int], sweepers: list[Chi
 
     def sweep_loop(sweeper: Child) -> None:
         for _ in range(max_sweeps):
-            event = scheduled_event(datetime.now(timezone.utc))
+            event = scheduled_event(datetime.now(UTC))
             started = time.perf_counter()
             answer = sweeper.ask("sweep " + json.dumps(event), timeout=120)
             answer["round_trip_ms"] = (time.perf_counter() - started) * 1000
@@ -328,11 +358,16 @@ def _run_phase(plan: list[tuple[str, str]], ports: list[int], sweepers: list[Chi
         requests_done.set()
         for future in sweep_futures:
             future.result()
-    return {"requests": results, "sweeps": sweeps, "requests_wall_s": requests_wall,
-            "wall_s": time.perf_counter() - started}
+    return {
+        "requests": results,
+        "sweeps": sweeps,
+        "requests_wall_s": requests_wall,
+        "wall_s": time.perf_counter() - started,
+    }
 
 
 # --- the benchmark -----------------------------------------------------------------------------
+
 
 def _published_by(log_paths: dict[str, Path]) -> dict[str, list[dict[str, str]]]:
     """Per function process, the alerts its log says it published (alert_id, SNS message id)."""
@@ -351,26 +386,37 @@ def _published_by(log_paths: dict[str, Path]) -> dict[str, list[dict[str, str]]]
     return published
 
 
-def alert_check(expected: Sequence[str], received: list[dict[str, Any]],
-                published: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+def alert_check(
+    expected: Sequence[str], received: list[dict[str, Any]], published: dict[str, list[dict[str, str]]]
+) -> dict[str, Any]:
     """Expected vs received alert ids: duplicates (an id received twice), lost, unexpected."""
     counts = Counter(alert["attributes"].get("alert_id") for alert in received)
     publisher = {p["message_id"]: name for name, items in published.items() for p in items}
     duplicates = {
-        alert_id: [{"message_id": a["message_id"], "process": publisher.get(a["message_id"], "?")}
-                   for a in received if a["attributes"].get("alert_id") == alert_id]
-        for alert_id, n in sorted(counts.items()) if n > 1
+        alert_id: [
+            {"message_id": a["message_id"], "process": publisher.get(a["message_id"], "?")}
+            for a in received
+            if a["attributes"].get("alert_id") == alert_id
+        ]
+        for alert_id, n in sorted(counts.items())
+        if n > 1
     }
     received_ids = {alert["message_id"] for alert in received}
     # Expected alerts are named "<session>#<STATE>" (each failing session has one episode of
     # each); alert ids also carry the account, Region and when the episode began.
     labels = {f"{a['attributes'].get('session_id')}#{a['attributes'].get('state')}" for a in received}
     return {
-        "expected": len(expected), "received": len(received), "distinct_received": len(counts),
+        "expected": len(expected),
+        "received": len(received),
+        "distinct_received": len(counts),
         "published": len(publisher),
         # in a process's log as published (SNS accepted it) but never read from the queue
-        "published_not_received": sorted(f"{p['alert_id']} ({name})" for name, items in published.items()
-                                         for p in items if p["message_id"] not in received_ids),
+        "published_not_received": sorted(
+            f"{p['alert_id']} ({name})"
+            for name, items in published.items()
+            for p in items
+            if p["message_id"] not in received_ids
+        ),
         "duplicates": duplicates,
         "lost": sorted(set(expected) - labels),
         "unexpected": sorted(labels - set(expected)),
@@ -438,8 +484,7 @@ def _start_backends(workdir: Path, children: list[Child]) -> tuple[Child, Any]:
     children.append(moto)
     athena.ready()
     moto.ready()
-    resources = AlertingResources(moto.info["url"], moto.info["topic_arn"], moto.info["table"],
-                                  moto.info["queue_url"])
+    resources = AlertingResources(moto.info["url"], moto.info["topic_arn"], moto.info["table"], moto.info["queue_url"])
     return athena, resources
 
 
@@ -450,12 +495,14 @@ def _function_env(athena: Child, resources: Any, asset: Path, site: Path, xray_p
     function_env = function_environment(resources.endpoint_url, athena.info["url"], resources, (WORKGROUP,))
     for name in ("POWERTOOLS_TRACE_DISABLED", "ENABLE_SWAGGER_UI"):  # X-Ray on, no /swagger: as deployed
         function_env.pop(name)
-    return common.lambda_env(asset, site, extra_path=[common.REPO], xray_port=xray_port,
-                             **{**function_env, **FUNCTION_OVERRIDES})
+    return common.lambda_env(
+        asset, site, extra_path=[common.REPO], xray_port=xray_port, **{**function_env, **FUNCTION_OVERRIDES}
+    )
 
 
-def _start_functions(env: dict[str, str], workdir: Path, children: list[Child],
-                     log_paths: dict[str, Path]) -> tuple[list[Child], list[Child]]:
+def _start_functions(
+    env: dict[str, str], workdir: Path, children: list[Child], log_paths: dict[str, Path]
+) -> tuple[list[Child], list[Child]]:
     """API_SERVERS API containers and SWEEPERS sweepers, each logging to its own file; all ready."""
     script = str(Path(__file__).resolve())
     functions: list[Child] = []
@@ -463,8 +510,7 @@ def _start_functions(env: dict[str, str], workdir: Path, children: list[Child],
         for n in range(1, count + 1):
             name = f"{kind}-{n}"
             log_paths[name] = workdir / f"{name}.log"
-            child = Child(name, common.lambda_python(script, "--function", kind, str(log_paths[name])),
-                          env, workdir)
+            child = Child(name, common.lambda_python(script, "--function", kind, str(log_paths[name])), env, workdir)
             children.append(child)
             functions.append(child)
     for child in functions:
@@ -482,14 +528,20 @@ def _warm_up(ports: list[int], sweepers: list[Child], session_ids: Sequence[str]
     from local_mode.runner import scheduled_event
 
     warm_up = [_get(port, f"/sessions/{session_ids[1]}")[0] for port in ports]
-    warm_up += [str(s.ask("sweep " + json.dumps(scheduled_event(datetime.now(timezone.utc))), 120)["ok"])
-                for s in sweepers]
+    warm_up += [str(s.ask("sweep " + json.dumps(scheduled_event(datetime.now(UTC))), 120)["ok"]) for s in sweepers]
     if warm_up != ["200"] * len(ports) + ["True"] * len(sweepers):
         raise RuntimeError(f"warm-up failed: {warm_up} (logs in {workdir})")
 
 
-def _run_load(plan: list[tuple[str, str]], athena: Child, children: list[Child], ports: list[int],
-              sweepers: list[Child], deadline_s: float, max_sweeps: int) -> dict[str, Any]:
+def _run_load(
+    plan: list[tuple[str, str]],
+    athena: Child,
+    children: list[Child],
+    ports: list[int],
+    sweepers: list[Child],
+    deadline_s: float,
+    max_sweeps: int,
+) -> dict[str, Any]:
     """The three phases (a third of ``plan`` each, the emulator's clock moved between them), and
     the Athena calls and CPU seconds (per process) they took."""
     per_phase = math.ceil(len(plan) / len(PHASES))
@@ -501,8 +553,9 @@ def _run_load(plan: list[tuple[str, str]], athena: Child, children: list[Child],
     for number, phase in enumerate(PHASES):
         if number:
             athena.ask(f"advance {STEP_SECONDS}")
-        phases[phase] = _run_phase(plan[number * per_phase:(number + 1) * per_phase], ports, sweepers,
-                                   deadline, max_sweeps)
+        phases[phase] = _run_phase(
+            plan[number * per_phase : (number + 1) * per_phase], ports, sweepers, deadline, max_sweeps
+        )
     load_wall = time.perf_counter() - load_started
     calls = {op: n - calls0.get(op, 0) for op, n in athena.ask("calls")["calls"].items() if n - calls0.get(op, 0)}
     cpu = {c.name: round(c.ask("cpu")["cpu_s"] - cpu0[c.name], 2) for c in children}
@@ -510,11 +563,20 @@ def _run_load(plan: list[tuple[str, str]], athena: Child, children: list[Child],
 
 
 def _config(cap: int, deadline_s: float, max_sweeps: int) -> dict[str, Any]:
-    return {"requests_cap": cap, "clients": CLIENTS, "api_servers": API_SERVERS, "sweepers": SWEEPERS,
-            "sessions": SESSIONS, "failing_sessions": FAILING, "athena_delay_s": DELAY_SECONDS,
-            "deadline_s": deadline_s, "max_sweeps_per_phase_per_sweeper": max_sweeps,
-            "phases": list(PHASES), "emulator_clock_step_s": STEP_SECONDS,
-            "function_overrides": FUNCTION_OVERRIDES}
+    return {
+        "requests_cap": cap,
+        "clients": CLIENTS,
+        "api_servers": API_SERVERS,
+        "sweepers": SWEEPERS,
+        "sessions": SESSIONS,
+        "failing_sessions": FAILING,
+        "athena_delay_s": DELAY_SECONDS,
+        "deadline_s": deadline_s,
+        "max_sweeps_per_phase_per_sweeper": max_sweeps,
+        "phases": list(PHASES),
+        "emulator_clock_step_s": STEP_SECONDS,
+        "function_overrides": FUNCTION_OVERRIDES,
+    }
 
 
 def _request_summary(phases: dict[str, dict[str, Any]], failing: Sequence[str]) -> dict[str, Any]:
@@ -545,9 +607,10 @@ def _route_latencies(done: list[dict[str, Any]], sweeps: list[dict[str, Any]]) -
 def _failing_states_seen(phases: dict[str, dict[str, Any]], failing: Sequence[str]) -> dict[str, dict[str, int]]:
     """Per phase, how many answers for a failing session said each state."""
     failing_set = {f"/sessions/{sid}" for sid in failing}
-    return {phase: dict(Counter(r["state"] for r in p["requests"]
-                                if not r["skipped"] and r.get("path") in failing_set))
-            for phase, p in phases.items()}
+    return {
+        phase: dict(Counter(r["state"] for r in p["requests"] if not r["skipped"] and r.get("path") in failing_set))
+        for phase, p in phases.items()
+    }
 
 
 def _all_sweeps(phases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -556,9 +619,12 @@ def _all_sweeps(phases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _sweep_summary(phases: dict[str, dict[str, Any]]) -> dict[str, Any]:
     sweeps = _all_sweeps(phases)
-    return {"count": len(sweeps), "per_phase": {phase: len(p["sweeps"]) for phase, p in phases.items()},
-            "errors": [f"{s['process']}: {s['error']}" for s in sweeps if not s["ok"]],
-            "alerts_sent": sum(len(s.get("alerts_sent", [])) for s in sweeps)}
+    return {
+        "count": len(sweeps),
+        "per_phase": {phase: len(p["sweeps"]) for phase, p in phases.items()},
+        "errors": [f"{s['process']}: {s['error']}" for s in sweeps if not s["ok"]],
+        "alerts_sent": sum(len(s.get("alerts_sent", [])) for s in sweeps),
+    }
 
 
 def main() -> None:

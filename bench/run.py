@@ -42,15 +42,24 @@ def _render_load(result: dict[str, Any]) -> list[str]:
 def _load_routes(result: dict[str, Any]) -> list[str]:
     """The heading (what ran) and the latency table, one row per route that saw requests."""
     config = result["config"]
-    lines = ["", (f"### Load: {result['requests_sent']} API requests from {config['clients']} client connections over "
-              f"{config['api_servers']} API containers, {config['sweepers']} containers sweeping at the same time; "
-              f"{config['sessions']} sessions ({config['failing_sessions']} go DEGRADED, then FAILED), "
-              f"{config['athena_delay_s'] * 1000:.0f} ms per Athena call"), "",
-             "| route | requests | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        (
+            f"### Load: {result['requests_sent']} API requests from {config['clients']} client connections over "
+            f"{config['api_servers']} API containers, {config['sweepers']} containers sweeping at the same time; "
+            f"{config['sessions']} sessions ({config['failing_sessions']} go DEGRADED, then FAILED), "
+            f"{config['athena_delay_s'] * 1000:.0f} ms per Athena call"
+        ),
+        "",
+        "| route | requests | p50 ms | p90 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|",
+    ]
     for route, row in result["routes"].items():
         if row["n"]:
-            lines.append(f"| {route} | {row['n']} | {row['p50_ms']:.0f} | {row['p90_ms']:.0f} | "
-                         f"{row['p99_ms']:.0f} | {row['max_ms']:.0f} |")
+            lines.append(
+                f"| {route} | {row['n']} | {row['p50_ms']:.0f} | {row['p90_ms']:.0f} | "
+                f"{row['p99_ms']:.0f} | {row['max_ms']:.0f} |"
+            )
     return lines
 
 
@@ -60,27 +69,45 @@ def _load_summary(result: dict[str, Any]) -> list[str]:
     statuses = ", ".join(f"{code} ×{n}" for code, n in sorted(result["status_counts"].items()))
     not_ok = sum(n for code, n in result["status_counts"].items() if code != "200")
     sweeps = result["sweeps"]
-    failed = (f"**{len(sweeps['errors'])} failed**: {'; '.join(sweeps['errors'][:3])}" if sweeps["errors"]
-              else "none failed")
-    return ["", f"{result['requests_per_s']:.0f} requests/s ({result['requests_sent']} sent, "
-            f"{result['requests_skipped_at_deadline']} skipped at the {config['deadline_s']:.0f} s deadline; "
-            f"three phases in {result['load_wall_s']:.1f} s). Status codes: {statuses}"
-            + (f" (**{not_ok} not 200**)" if not_ok else "") + f". Sweeps: {sweeps['count']}, "
-            + failed + ". Athena calls: "
-            + ", ".join(f"{op} {n}" for op, n in sorted(result["athena_calls"].items())) + ". CPU s: "
-            + ", ".join(f"{name} {cpu:.1f}" for name, cpu in result["cpu_s"].items()) + "."]
+    failed = (
+        f"**{len(sweeps['errors'])} failed**: {'; '.join(sweeps['errors'][:3])}" if sweeps["errors"] else "none failed"
+    )
+    return [
+        "",
+        f"{result['requests_per_s']:.0f} requests/s ({result['requests_sent']} sent, "
+        f"{result['requests_skipped_at_deadline']} skipped at the {config['deadline_s']:.0f} s deadline; "
+        f"three phases in {result['load_wall_s']:.1f} s). Status codes: {statuses}"
+        + (f" (**{not_ok} not 200**)" if not_ok else "")
+        + f". Sweeps: {sweeps['count']}, "
+        + failed
+        + ". Athena calls: "
+        + ", ".join(f"{op} {n}" for op, n in sorted(result["athena_calls"].items()))
+        + ". CPU s: "
+        + ", ".join(f"{name} {cpu:.1f}" for name, cpu in result["cpu_s"].items())
+        + ".",
+    ]
 
 
 def _load_alerts(alerts: dict[str, Any]) -> list[str]:
     """The alert accounting table, who published, then each duplicate, lost, unexpected alert."""
-    lines = ["", ("| alerts (one DEGRADED, one FAILED per failing session) | expected | received | duplicates | "
-              "lost | unexpected |"), "|---|---|---|---|---|---|",
-             (f"| by alert_id, read back from the queue | {alerts['expected']} | {alerts['received']} | "
-              f"{len(alerts['duplicates'])} | {len(alerts['lost'])} | {len(alerts['unexpected'])} |"), "",
-             "Published by: " + ", ".join(f"{name} {n}" for name, n in alerts["published_by"].items()) + "."]
+    lines = [
+        "",
+        (
+            "| alerts (one DEGRADED, one FAILED per failing session) | expected | received | duplicates | "
+            "lost | unexpected |"
+        ),
+        "|---|---|---|---|---|---|",
+        (
+            f"| by alert_id, read back from the queue | {alerts['expected']} | {alerts['received']} | "
+            f"{len(alerts['duplicates'])} | {len(alerts['lost'])} | {len(alerts['unexpected'])} |"
+        ),
+        "",
+        "Published by: " + ", ".join(f"{name} {n}" for name, n in alerts["published_by"].items()) + ".",
+    ]
     for alert_id, copies in alerts["duplicates"].items():
-        lines.append(f"- **duplicate** {alert_id}: " + ", ".join(f"{c['process']} (message {c['message_id']})"
-                                                                  for c in copies))
+        lines.append(
+            f"- **duplicate** {alert_id}: " + ", ".join(f"{c['process']} (message {c['message_id']})" for c in copies)
+        )
     lines += [f"- **lost** {alert_id}" for alert_id in alerts["lost"]]
     lines += [f"- **unexpected** {alert_id}" for alert_id in alerts["unexpected"]]
     lines += [f"- **published, never received** {item}" for item in alerts["published_not_received"]]
@@ -101,11 +128,15 @@ def _render_machine(results: dict[str, Any]) -> list[str]:
 
 
 def _render_cold(cold: dict[str, Any]) -> list[str]:
-    lines = ["", (f"### Init: fresh Lambda-like interpreters, {cold['runs']} runs each, interleaved "
-              "(ms, median [p25–p75])"), "",
-             "| variant | wall | CPU | wall × floor | CPU × floor |", "|---|---|---|---|---|"]
+    lines = [
+        "",
+        (f"### Init: fresh Lambda-like interpreters, {cold['runs']} runs each, interleaved (ms, median [p25–p75])"),
+        "",
+        "| variant | wall | CPU | wall × floor | CPU × floor |",
+        "|---|---|---|---|---|",
+    ]
     for row in cold["variants"].values():
-        ratio = (f"{row['wall_ratio']:.2f} | {row['cpu_ratio']:.2f}" if row.get("floor") else "floor | floor")
+        ratio = f"{row['wall_ratio']:.2f} | {row['cpu_ratio']:.2f}" if row.get("floor") else "floor | floor"
         lines.append(f"| {row['label']} | {_ms(row['wall_ms'])} | {_ms(row['cpu_ms'])} | {ratio} |")
     tracing = next(iter(r["tracer_on"] for n, r in cold["variants"].items() if n == "entry"))
     lines.append(f"\nTracer initialised (X-Ray on) in the handler's process: {tracing}.")
@@ -117,9 +148,16 @@ def _render_cold(cold: dict[str, Any]) -> list[str]:
 
 def _render_importtime(title: str, part: dict[str, Any], repeats: int) -> list[str]:
     """One ``-X importtime`` table: packages of 1 ms or more, the rest summed in one row."""
-    lines = ["", (f"### `python -X importtime`: {title}, beyond the floor's modules "
-              f"(median of {repeats}): {part['total_beyond_floor_ms']} ms"), "",
-             "| package | self ms | first pulled in by |", "|---|---|---|"]
+    lines = [
+        "",
+        (
+            f"### `python -X importtime`: {title}, beyond the floor's modules "
+            f"(median of {repeats}): {part['total_beyond_floor_ms']} ms"
+        ),
+        "",
+        "| package | self ms | first pulled in by |",
+        "|---|---|---|",
+    ]
     shown = 0.0
     for package, value in part["by_package_ms"].items():
         if value < 1.0:
@@ -127,20 +165,30 @@ def _render_importtime(title: str, part: dict[str, Any], repeats: int) -> list[s
         shown += value
         lines.append(f"| {package} | {value} | {part['pulled_in_by'][package]} |")
     lines.append(f"| (others, < 1 ms each) | {part['total_beyond_floor_ms'] - shown:.1f} | |")
-    lines.append(f"\nOf which compiling our {len(part['our_modules'])} modules from source (the asset "
-                 f"ships no .pyc; /var/task is read-only): {part['compile_our_modules_ms']} ms CPU.")
+    lines.append(
+        f"\nOf which compiling our {len(part['our_modules'])} modules from source (the asset "
+        f"ships no .pyc; /var/task is read-only): {part['compile_our_modules_ms']} ms CPU."
+    )
     return lines
 
 
 def _render_warm(warm_: dict[str, Any]) -> list[str]:
     on, off = warm_["tracing_on"], warm_["tracing_off"]
-    lines = ["", (f"### Warm invocation: CPU ms per call, median of {warm_['batches']} batches of "
-              f"{warm_['batch']} (Athena stubbed in-process)"), "",
-             "| route | X-Ray on | ours (− floor) | X-Ray off | ours (− floor) | target |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        (
+            f"### Warm invocation: CPU ms per call, median of {warm_['batches']} batches of "
+            f"{warm_['batch']} (Athena stubbed in-process)"
+        ),
+        "",
+        "| route | X-Ray on | ours (− floor) | X-Ray off | ours (− floor) | target |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += [_warm_row(route, on["routes"][route], off["routes"][route]) for route in warm.ROUTES]
-    lines.append(f"\nX-Ray datagrams that reached the (unread) daemon port: {on['xray_datagrams_seen']} with "
-                 f"tracing on, {off['xray_datagrams_seen']} with it off.")
+    lines.append(
+        f"\nX-Ray datagrams that reached the (unread) daemon port: {on['xray_datagrams_seen']} with "
+        f"tracing on, {off['xray_datagrams_seen']} with it off."
+    )
     return lines
 
 
@@ -149,16 +197,24 @@ def _warm_row(route: str, a: dict[str, Any], b: dict[str, Any]) -> str:
     own_a = f"{a['own_cpu_ms_per_call']:.3f}" if route != "floor" else "floor"
     own_b = f"{b['own_cpu_ms_per_call']:.3f}" if route != "floor" else "floor"
     target = f"< {warm.TARGET_MS[route]:.0f} ms" if route in warm.TARGET_MS else ""
-    return (f"| {route} | {a['cpu_ms_per_call']['median']:.3f} | {own_a} | "
-            f"{b['cpu_ms_per_call']['median']:.3f} | {own_b} | {target} |")
+    return (
+        f"| {route} | {a['cpu_ms_per_call']['median']:.3f} | {own_a} | "
+        f"{b['cpu_ms_per_call']['median']:.3f} | {own_b} | {target} |"
+    )
 
 
 def _render_sweep(sweep: dict[str, Any]) -> list[str]:
     first = sweep["scenarios"][0]
-    lines = ["", (f"### Sweep: {first['delay_s'] * 1000:.0f} ms per Athena call, {first['workers']} workers, "
-              "SNS/DynamoDB on moto server"), "",
-             "| sessions | run | wall s | CPU s | harness CPU s | Athena calls | alerts | peak RSS MB | naive ÷ ours |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        (
+            f"### Sweep: {first['delay_s'] * 1000:.0f} ms per Athena call, {first['workers']} workers, "
+            "SNS/DynamoDB on moto server"
+        ),
+        "",
+        "| sessions | run | wall s | CPU s | harness CPU s | Athena calls | alerts | peak RSS MB | naive ÷ ours |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for scenario in sweep["scenarios"]:
         lines += [_sweep_row(scenario["sessions"], label, run) for label, run in scenario["sweeps"].items()]
         lines.append(_naive_row(scenario))
@@ -172,43 +228,69 @@ def _sweep_row(sessions: int, label: str, run: dict[str, Any]) -> str:
         calls += f" (StateFilter pages {run['filtered_list_pages']})"
     error = f" ({run['error'][:120]})" if run["error"] else ""
     harness = run["emulator_cpu_s"] + run["moto_cpu_s"]
-    return (f"| {sessions} | {label}{error} | {run['wall_s']:.2f} | {run['cpu_s']:.2f} | "
-            f"{harness:.1f} | {calls} | {run['alerts_sent']} | {run['peak_rss_mb']:.0f} | "
-            f"{run['naive_over_ours']:.0f} |")
+    return (
+        f"| {sessions} | {label}{error} | {run['wall_s']:.2f} | {run['cpu_s']:.2f} | "
+        f"{harness:.1f} | {calls} | {run['alerts_sent']} | {run['peak_rss_mb']:.0f} | "
+        f"{run['naive_over_ours']:.0f} |"
+    )
 
 
 def _naive_row(scenario: dict[str, Any]) -> str:
     """The naive baseline's row: measured, or sampled on some workgroups and scaled up."""
     naive = scenario["naive"]
-    how = (f"{naive['wall_s']:.1f} s measured on {naive['workgroups_run']} workgroups, scaled ×"
-           f"{scenario['workgroups'] / naive['workgroups_run']:.0f}" if naive["extrapolated"] else "measured")
-    return (f"| {scenario['sessions']} | naive baseline ({how}) | {naive['estimated_wall_s']:.1f} | "
-            f"{naive['cpu_s']:.2f} | | ListSessions {naive['pages']}, GetSession {naive['get_sessions']} "
-            f"| 0 | {naive['peak_rss_mb']:.0f} | 1 |")
+    how = (
+        f"{naive['wall_s']:.1f} s measured on {naive['workgroups_run']} workgroups, scaled ×"
+        f"{scenario['workgroups'] / naive['workgroups_run']:.0f}"
+        if naive["extrapolated"]
+        else "measured"
+    )
+    return (
+        f"| {scenario['sessions']} | naive baseline ({how}) | {naive['estimated_wall_s']:.1f} | "
+        f"{naive['cpu_s']:.2f} | | ListSessions {naive['pages']}, GetSession {naive['get_sessions']} "
+        f"| 0 | {naive['peak_rss_mb']:.0f} | 1 |"
+    )
 
 
 def _render_capacity(cap: dict[str, Any]) -> list[str]:
-    lines = ["", "Harness CPU: the Athena emulator's and moto's processes during the run (same 2 cores).",
-             "", (f"Capacity of one invocation (linear model from the {cap['measured_at_sessions']}-session run; "
-              f"ListSessions page {cap['page_s'] * 1000:.0f} ms, GetSession {cap['get_session_s'] * 1000:.0f} ms "
-              "measured):")]
+    lines = [
+        "",
+        "Harness CPU: the Athena emulator's and moto's processes during the run (same 2 cores).",
+        "",
+        (
+            f"Capacity of one invocation (linear model from the {cap['measured_at_sessions']}-session run; "
+            f"ListSessions page {cap['page_s'] * 1000:.0f} ms, GetSession {cap['get_session_s'] * 1000:.0f} ms "
+            "measured):"
+        ),
+    ]
     for seconds in sweep_scale.CAPACITY_SECONDS:
-        lines.append(f"- in {seconds} s: ~{_round(cap[f'all_changed_sessions_in_{seconds}s'])} sessions if every "
-                     f"one needs a GetSession, ~{_round(cap[f'first_sweep_sessions_in_{seconds}s'])} on a first "
-                     f"sweep, ~{_round(cap[f'steady_sessions_in_{seconds}s'])} steady state, "
-                     f"~{_round(cap[f'one_workgroup_sessions_in_{seconds}s'])} in one workgroup (sequential pages)")
+        lines.append(
+            f"- in {seconds} s: ~{_round(cap[f'all_changed_sessions_in_{seconds}s'])} sessions if every "
+            f"one needs a GetSession, ~{_round(cap[f'first_sweep_sessions_in_{seconds}s'])} on a first "
+            f"sweep, ~{_round(cap[f'steady_sessions_in_{seconds}s'])} steady state, "
+            f"~{_round(cap[f'one_workgroup_sessions_in_{seconds}s'])} in one workgroup (sequential pages)"
+        )
     return lines
 
 
 def _render_asset(asset: dict[str, Any]) -> list[str]:
-    return ["", "### Deployment asset", "", "| source | files | unzipped bytes | zipped bytes |",
-            "|---|---|---|---|",
-            f"| {asset['origin']} | {asset['files']} | {asset['unzipped_bytes']:,} | {asset['zipped_bytes']:,} |"]
+    return [
+        "",
+        "### Deployment asset",
+        "",
+        "| source | files | unzipped bytes | zipped bytes |",
+        "|---|---|---|---|",
+        f"| {asset['origin']} | {asset['files']} | {asset['unzipped_bytes']:,} | {asset['zipped_bytes']:,} |",
+    ]
 
 
 # The report's sections in order, each rendered when its part of the results is present.
-SECTIONS = (("cold", _render_cold), ("warm", _render_warm), ("sweep", _render_sweep), ("load", _render_load),
-            ("asset", _render_asset))
+SECTIONS = (
+    ("cold", _render_cold),
+    ("warm", _render_warm),
+    ("sweep", _render_sweep),
+    ("load", _render_load),
+    ("asset", _render_asset),
+)
 
 
 def render(results: dict[str, Any]) -> str:
@@ -235,8 +317,10 @@ def main() -> None:
     common.WORK.mkdir(exist_ok=True)
     results: dict[str, Any] = {"machine": common.machine_facts(), "quick": args.quick}
     steps = {
-        "cold": lambda: {**cold_start.measure(5 if args.quick else 15),
-                         "importtime": cold_start.importtime_breakdown(2 if args.quick else 5)},
+        "cold": lambda: {
+            **cold_start.measure(5 if args.quick else 15),
+            "importtime": cold_start.importtime_breakdown(2 if args.quick else 5),
+        },
         "warm": lambda: warm.measure(batch=50 if args.quick else 100, batches=5 if args.quick else 15),
         "sweep": lambda: sweep_scale.measure(quick=args.quick),
         "load": lambda: load.measure(quick=args.quick),
@@ -250,7 +334,9 @@ def main() -> None:
     results["duration_s"] = time.perf_counter() - started
     common.write_json(args.output, results)
     print(render(results))
-    print(f"\n(results written to {args.output.relative_to(common.REPO) if args.output.is_relative_to(common.REPO) else args.output})")
+    print(
+        f"\n(results written to {args.output.relative_to(common.REPO) if args.output.is_relative_to(common.REPO) else args.output})"
+    )
 
 
 if __name__ == "__main__":

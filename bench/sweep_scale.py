@@ -26,9 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script in a child: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,6 +56,7 @@ def _script(index: int) -> tuple[list[tuple[float, str, str | None]], str]:
 
 # --- the services process ------------------------------------------------------------------
 
+
 def _serve_athena(workgroups: int, per_workgroup: int, delay: float) -> None:
     """Serve the emulated Athena until stdin closes; answer one command per stdin line."""
     from local_mode import athena_wire
@@ -66,7 +68,7 @@ def _serve_athena(workgroups: int, per_workgroup: int, delay: float) -> None:
     # emulator does so itself).
     athena_wire._Handler.disable_nagle_algorithm = True
     lead = 120  # sessions started two minutes ago, in emulator time
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=lead)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=lead)
     emulator = AthenaEmulator(Clock(start))
     names = [f"wg-{i:03d}" for i in range(workgroups)]
     population: dict[str, int] = {}
@@ -79,8 +81,7 @@ def _serve_athena(workgroups: int, per_workgroup: int, delay: float) -> None:
     emulator.clock.advance(lead)
     emulator.inject_fault(kind="slow", delay_seconds=delay, times=None)
     with EmulatorServer(emulator) as server:
-        _answer_commands({"url": server.endpoint_url, "workgroups": names, "population": population},
-                         emulator)
+        _answer_commands({"url": server.endpoint_url, "workgroups": names, "population": population}, emulator)
 
 
 def _serve_moto() -> None:
@@ -96,15 +97,21 @@ def _serve_moto() -> None:
     moto.start()
     host, port = moto.get_host_and_port()
     url = f"http://{host}:{port}"
-    aws = {"region_name": common.REGION, "endpoint_url": url, "aws_access_key_id": "testing",
-           "aws_secret_access_key": "testing"}
+    aws = {
+        "region_name": common.REGION,
+        "endpoint_url": url,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
     topic_arn = boto3.client("sns", **aws).create_topic(Name="athena-session-alerts")["TopicArn"]
     table = "session-monitor-state"
     boto3.client("dynamodb", **aws).create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
     _answer_commands({"url": url, "topic_arn": topic_arn, "table": table}, None)
@@ -167,9 +174,14 @@ class Service:
     """A server in its own process (its own GIL), driven by one command per stdin line."""
 
     def __init__(self, *args: str):
-        self.proc = subprocess.Popen([common.PYTHON, str(Path(__file__).resolve()), "--serve", *args],
-                                     cwd=common.REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(common.REPO)})
+        self.proc = subprocess.Popen(
+            [common.PYTHON, str(Path(__file__).resolve()), "--serve", *args],
+            cwd=common.REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(common.REPO)},
+        )
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the {args[0]} service did not start (see its stderr above)")
@@ -187,13 +199,13 @@ class Service:
 
 # --- the function process and the naive baseline (Lambda-like children) --------------------
 
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def _function(out: Path) -> None:
     import session_monitor.entry as entry
-
     from tests.helpers import LambdaContext, load_event
 
     after_import = _peak_rss_mb()
@@ -202,17 +214,24 @@ def _function(out: Path) -> None:
     error = None
     try:
         report = entry.handler(event, LambdaContext())
-    except Exception as raised:  # SweepIncomplete and friends: recorded, the run goes on
+    except Exception as raised:  # noqa: BLE001  SweepIncomplete and friends: recorded, the run goes on
         report, error = {}, f"{type(raised).__name__}: {raised}"
-    out.write_text(json.dumps({
-        "wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0,
-        "peak_rss_mb": _peak_rss_mb(), "rss_after_import_mb": after_import, "error": error,
-        "alerts_sent": len(report.get("alerts_sent", [])),
-        "alerts_suppressed": len(report.get("alerts_suppressed", [])),
-        "sessions_by_state": report.get("sessions_by_state", {}),
-        "failed_workgroups": report.get("failed_workgroups", {}),
-        "filtered_list_pages": report.get("filtered_list_pages", 0),
-    }))
+    out.write_text(
+        json.dumps(
+            {
+                "wall_s": time.perf_counter() - wall0,
+                "cpu_s": time.process_time() - cpu0,
+                "peak_rss_mb": _peak_rss_mb(),
+                "rss_after_import_mb": after_import,
+                "error": error,
+                "alerts_sent": len(report.get("alerts_sent", [])),
+                "alerts_suppressed": len(report.get("alerts_suppressed", [])),
+                "sessions_by_state": report.get("sessions_by_state", {}),
+                "failed_workgroups": report.get("failed_workgroups", {}),
+                "filtered_list_pages": report.get("filtered_list_pages", 0),
+            }
+        )
+    )
 
 
 def _naive(out: Path, workgroups: Sequence[str]) -> None:
@@ -238,18 +257,32 @@ def _naive(out: Path, workgroups: Sequence[str]) -> None:
             started = time.perf_counter()
             client.get_session(SessionId=session_id)
             get_s.append(time.perf_counter() - started)
-    out.write_text(json.dumps({
-        "wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0,
-        "peak_rss_mb": _peak_rss_mb(), "pages": len(page_s), "get_sessions": len(get_s),
-        "page_s_median": common.median(page_s), "get_session_s_median": common.median(get_s),
-    }))
+    out.write_text(
+        json.dumps(
+            {
+                "wall_s": time.perf_counter() - wall0,
+                "cpu_s": time.process_time() - cpu0,
+                "peak_rss_mb": _peak_rss_mb(),
+                "pages": len(page_s),
+                "get_sessions": len(get_s),
+                "page_s_median": common.median(page_s),
+                "get_session_s_median": common.median(get_s),
+            }
+        )
+    )
 
 
 def _run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=common.WORK) as tmp:
         out = Path(tmp) / "result.json"
-        proc = subprocess.run(common.lambda_python(str(Path(__file__).resolve()), *args, str(out)), env=env,
-                              cwd=common.WORK, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            common.lambda_python(str(Path(__file__).resolve()), *args, str(out)),
+            env=env,
+            cwd=common.WORK,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"sweep child {args[0]} failed:\n{proc.stderr[-3000:]}")
         return json.loads(out.read_text())
@@ -259,8 +292,9 @@ def _calls_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int
     return {op: after[op] - before.get(op, 0) for op in sorted(after) if after[op] - before.get(op, 0)}
 
 
-def run_scenario(name: str, workgroups: int, per_workgroup: int, naive_workgroups: int,
-                 delay: float = DELAY_SECONDS) -> dict[str, Any]:
+def run_scenario(
+    name: str, workgroups: int, per_workgroup: int, naive_workgroups: int, delay: float = DELAY_SECONDS
+) -> dict[str, Any]:
     site = common.lambda_site()
     asset = common.build_asset("asset")
     athena = Service("athena", str(workgroups), str(per_workgroup), str(delay))
@@ -269,10 +303,17 @@ def run_scenario(name: str, workgroups: int, per_workgroup: int, naive_workgroup
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as xray_sink:
             xray_sink.bind(("127.0.0.1", 0))  # datagrams beyond the socket buffer are dropped: fine
             env = common.lambda_env(
-                asset, site, extra_path=[common.REPO], xray_port=xray_sink.getsockname()[1],
-                AWS_ENDPOINT_URL=moto.info["url"], AWS_ENDPOINT_URL_ATHENA=athena.info["url"],
-                WATCHED_WORKGROUPS=",".join(athena.info["workgroups"]), ALERTS_TOPIC_ARN=moto.info["topic_arn"],
-                STATE_TABLE_NAME=moto.info["table"], SWEEP_MAX_WORKERS=str(WORKERS))
+                asset,
+                site,
+                extra_path=[common.REPO],
+                xray_port=xray_sink.getsockname()[1],
+                AWS_ENDPOINT_URL=moto.info["url"],
+                AWS_ENDPOINT_URL_ATHENA=athena.info["url"],
+                WATCHED_WORKGROUPS=",".join(athena.info["workgroups"]),
+                ALERTS_TOPIC_ARN=moto.info["topic_arn"],
+                STATE_TABLE_NAME=moto.info["table"],
+                SWEEP_MAX_WORKERS=str(WORKERS),
+            )
             sweeps: dict[str, Any] = {}
             for label, advance in (("first", 0), ("after_dropouts", ADVANCE_SECONDS), ("no_change", 0)):
                 if advance:
@@ -298,9 +339,16 @@ def run_scenario(name: str, workgroups: int, per_workgroup: int, naive_workgroup
         moto.close()
     for sweep in sweeps.values():
         sweep["naive_over_ours"] = naive["estimated_wall_s"] / sweep["wall_s"]
-    return {"name": name, "workgroups": workgroups, "sessions": workgroups * per_workgroup,
-            "population": athena.info["population"], "delay_s": delay, "workers": WORKERS,
-            "sweeps": sweeps, "naive": naive}
+    return {
+        "name": name,
+        "workgroups": workgroups,
+        "sessions": workgroups * per_workgroup,
+        "population": athena.info["population"],
+        "delay_s": delay,
+        "workers": WORKERS,
+        "sweeps": sweeps,
+        "naive": naive,
+    }
 
 
 def capacity(scenario: dict[str, Any]) -> dict[str, Any]:
@@ -328,10 +376,9 @@ def capacity(scenario: dict[str, Any]) -> dict[str, Any]:
 def measure(quick: bool = False) -> dict[str, Any]:
     scenarios = []
     for name, (workgroups, per_workgroup) in SCENARIOS.items():
-        if quick:
-            naive_workgroups = 1
-        else:  # the naive loop is linear: measure 1k in full, 10k on 2 workgroups and scale up
-            naive_workgroups = workgroups if workgroups * per_workgroup <= 1000 else 2
+        # The naive loop is linear: measure 1k in full, 10k on 2 workgroups and scale up.
+        full = workgroups if workgroups * per_workgroup <= 1000 else 2
+        naive_workgroups = 1 if quick else full
         scenarios.append(run_scenario(name, workgroups, per_workgroup, naive_workgroups))
     return {"scenarios": scenarios, "capacity": capacity(scenarios[-1])}
 

@@ -21,8 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script in the child: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,10 +35,10 @@ TARGET_MS = {"direct": 1.0, "api": 3.0}  # from issue 6
 
 
 def _child(out: Path, batch: int, batches: int, profile: bool) -> None:
-    import session_monitor.entry as entry
     from botocore.stub import Stubber
-    from session_monitor.integration import clients
 
+    import session_monitor.entry as entry
+    from session_monitor.integration import clients
     from tests.helpers import LambdaContext, api_event, get_session_response
 
     client = clients.client("athena")
@@ -80,7 +81,7 @@ def _child(out: Path, batch: int, batches: int, profile: bool) -> None:
     cpu: dict[str, list[float]] = {r: [] for r in ROUTES}
     wall: dict[str, list[float]] = {r: [] for r in ROUTES}
     for index in range(batches):
-        order = ROUTES[index % 3:] + ROUTES[:index % 3]
+        order = ROUTES[index % 3 :] + ROUTES[: index % 3]
         for route in order:
             spent_cpu, spent_wall = run(route)
             cpu[route].append(spent_cpu * 1000 / batch)
@@ -99,8 +100,9 @@ def _child(out: Path, batch: int, batches: int, profile: bool) -> None:
             text = io.StringIO()
             pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
             profiles[route] = text.getvalue()
-    out.write_text(json.dumps({"cpu_ms": cpu, "wall_ms": wall, "tracer_on": not entry.tracer.disabled,
-                               "profiles": profiles}))
+    out.write_text(
+        json.dumps({"cpu_ms": cpu, "wall_ms": wall, "tracer_on": not entry.tracer.disabled, "profiles": profiles})
+    )
 
 
 def _drain(sink: socket.socket) -> int:
@@ -120,18 +122,23 @@ def measure(batch: int, batches: int, profile: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {"batch": batch, "batches": batches}
     for tracing in (True, False):
         # Our own "X-Ray daemon": datagrams queue up unread during the run, then are counted.
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
-                tempfile.TemporaryDirectory(dir=common.WORK) as tmp:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink,
+            tempfile.TemporaryDirectory(dir=common.WORK) as tmp,
+        ):
             sink.bind(("127.0.0.1", 0))
-            env = common.lambda_env(asset, site, extra_path=[common.REPO], tracing=tracing,
-                                    xray_port=sink.getsockname()[1])
+            env = common.lambda_env(
+                asset, site, extra_path=[common.REPO], tracing=tracing, xray_port=sink.getsockname()[1]
+            )
             out = Path(tmp) / "warm.json"
-            command = common.lambda_python(str(Path(__file__).resolve()), "--child", str(out),
-                                           "--batch", str(batch), "--batches", str(batches))
+            command = common.lambda_python(
+                str(Path(__file__).resolve()), "--child", str(out), "--batch", str(batch), "--batches", str(batches)
+            )
             if profile:
                 command.append("--profile")
-            proc = subprocess.run(command, env=env, cwd=common.WORK, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True)
+            proc = subprocess.run(
+                command, env=env, cwd=common.WORK, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
             if proc.returncode != 0:
                 raise RuntimeError(f"warm child failed:\n{proc.stderr[-3000:]}")
             data = json.loads(out.read_text())
@@ -139,8 +146,10 @@ def measure(batch: int, batches: int, profile: bool = False) -> dict[str, Any]:
         mode: dict[str, Any] = {"tracer_on": data["tracer_on"], "xray_datagrams_seen": segments, "routes": {}}
         floor_cpu = common.median(data["cpu_ms"]["floor"])
         for route in ROUTES:
-            row = {"cpu_ms_per_call": common.summary(data["cpu_ms"][route]),
-                   "wall_ms_per_call": common.summary(data["wall_ms"][route])}
+            row = {
+                "cpu_ms_per_call": common.summary(data["cpu_ms"][route]),
+                "wall_ms_per_call": common.summary(data["wall_ms"][route]),
+            }
             if route != "floor":
                 row["own_cpu_ms_per_call"] = row["cpu_ms_per_call"]["median"] - floor_cpu
                 row["target_ms"] = TARGET_MS[route]

@@ -13,7 +13,9 @@ from infra.config import MonitorConfig
 
 
 class SessionsApi(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, function: lambda_.IFunction, config: MonitorConfig) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, function: lambda_.IFunction, config: MonitorConfig
+    ) -> None:
         super().__init__(scope, construct_id)
 
         self.access_log_group = logs.LogGroup(

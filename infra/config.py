@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import session_contract as contract
 from session_contract import min_lookback_minutes
@@ -239,7 +240,7 @@ class MonitorConfig:
         return RETENTION_DAYS[self.log_retention_days]
 
     @classmethod
-    def from_context(cls, context: Mapping[str, Any] | Callable[[str], Any]) -> "MonitorConfig":
+    def from_context(cls, context: Mapping[str, Any] | Callable[[str], Any]) -> MonitorConfig:
         """Build from CDK context: a mapping, or a lookup such as ``app.node.try_get_context``.
 
         Missing keys (or JSON null) take the documented default. Raises ConfigError with a

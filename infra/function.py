@@ -8,9 +8,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
-import session_contract as contract
 from constructs import Construct
 
+import session_contract as contract
 from infra import constants, nag
 from infra.config import MonitorConfig
 from infra.queues import terminal_dead_letter_queue
@@ -179,4 +179,3 @@ def athena_statements(scope: Construct, config: MonitorConfig) -> list[iam.Polic
         # ListWorkGroups supports no resource-level permissions: "*" is the only valid resource.
         statements.append(iam.PolicyStatement(actions=["athena:ListWorkGroups"], resources=["*"]))
     return statements
-

@@ -34,8 +34,9 @@ class Monitoring(Construct):
         action = cw_actions.SnsAction(topic)
         self.alarms: list[cw.Alarm] = []
 
-        def alarm(name: str, metric: cw.IMetric, threshold: float, description: str,
-                  comparison: cw.ComparisonOperator) -> cw.Alarm:
+        def alarm(
+            name: str, metric: cw.IMetric, threshold: float, description: str, comparison: cw.ComparisonOperator
+        ) -> cw.Alarm:
             created = cw.Alarm(
                 self,
                 name,
@@ -55,28 +56,43 @@ class Monitoring(Construct):
             return created
 
         at_least_one = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-        alarm("FunctionErrors", function.metric_errors(period=ALARM_PERIOD, statistic=cw.Stats.SUM), 1,
-              "The monitor function raised errors (sweep or API); see its log group.", at_least_one)
-        alarm("FunctionThrottles", function.metric_throttles(period=ALARM_PERIOD, statistic=cw.Stats.SUM), 1,
-              "The monitor function hit its reserved concurrency; sweeps or API calls were rejected.", at_least_one)
+        alarm(
+            "FunctionErrors",
+            function.metric_errors(period=ALARM_PERIOD, statistic=cw.Stats.SUM),
+            1,
+            "The monitor function raised errors (sweep or API); see its log group.",
+            at_least_one,
+        )
+        alarm(
+            "FunctionThrottles",
+            function.metric_throttles(period=ALARM_PERIOD, statistic=cw.Stats.SUM),
+            1,
+            "The monitor function hit its reserved concurrency; sweeps or API calls were rejected.",
+            at_least_one,
+        )
         duration_threshold_ms = timeout.to_milliseconds() * constants.DURATION_ALARM_FRACTION
-        alarm("FunctionDurationNearTimeout",
-              function.metric_duration(period=ALARM_PERIOD, statistic=cw.Stats.percentile(99)),
-              duration_threshold_ms,
-              f"p99 duration above {int(constants.DURATION_ALARM_FRACTION * 100)}% of the "
-              f"{int(timeout.to_seconds())} s timeout: sweeps are about to be cut off.",
-              cw.ComparisonOperator.GREATER_THAN_THRESHOLD)
+        alarm(
+            "FunctionDurationNearTimeout",
+            function.metric_duration(period=ALARM_PERIOD, statistic=cw.Stats.percentile(99)),
+            duration_threshold_ms,
+            f"p99 duration above {int(constants.DURATION_ALARM_FRACTION * 100)}% of the "
+            f"{int(timeout.to_seconds())} s timeout: sweeps are about to be cut off.",
+            cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
         for name, queue in dead_letter_queues.items():
-            alarm(f"{name}NotEmpty",
-                  queue.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD, statistic=cw.Stats.MAXIMUM),
-                  0,
-                  f"Messages in {name}: sweeps that failed for good. Inspect, fix, then purge or redrive.",
-                  cw.ComparisonOperator.GREATER_THAN_THRESHOLD)
+            alarm(
+                f"{name}NotEmpty",
+                queue.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD, statistic=cw.Stats.MAXIMUM),
+                0,
+                f"Messages in {name}: sweeps that failed for good. Inspect, fix, then purge or redrive.",
+                cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            )
 
         self.dashboard = self._dashboard(prefix, function, dead_letter_queues, schedule_minutes)
 
-    def _dashboard(self, name: str, function: lambda_.Function, queues: Mapping[str, sqs.IQueue],
-                   schedule_minutes: int) -> cw.Dashboard:
+    def _dashboard(
+        self, name: str, function: lambda_.Function, queues: Mapping[str, sqs.IQueue], schedule_minutes: int
+    ) -> cw.Dashboard:
         # One period per sweep: Sum then adds up one sweep's reports, which in SQS fan-out mode
         # arrive as one data point per workgroup.
         sweep_period = Duration.minutes(schedule_minutes)
@@ -127,7 +143,7 @@ class Monitoring(Construct):
                     # kinds without a redeploy.
                     expression=(
                         f"SEARCH('{{{constants.METRICS_NAMESPACE},{constants.DIMENSION_KIND},{constants.DIMENSION_SERVICE}}} "
-                        f"MetricName=\"{constants.METRIC_ERRORS}\" "
+                        f'MetricName="{constants.METRIC_ERRORS}" '
                         f"{constants.DIMENSION_SERVICE}=\"{constants.SERVICE_NAME}\"', 'Sum', 300)"
                     ),
                     using_metrics={},

@@ -11,6 +11,7 @@ itself when ENABLE_SWAGGER_UI=true was set before ``session_monitor.api`` was im
 inlines the Swagger UI script and stylesheet it ships in the wheel into that page, so it renders
 with no network access.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,11 +22,12 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_mode.loopback import BackgroundServer, LoopbackHTTPServer
@@ -39,8 +41,10 @@ FUNCTION_NAME = "athena-session-monitor"
 FUNCTION_TIMEOUT_SECONDS = 300  # infra.constants.FUNCTION_TIMEOUT_SECONDS
 # The resources the stack declares (infra/api.py); any other path reaches the function through a
 # greedy resource, so the function's own 404 answers it.
-RESOURCES = ((re.compile(r"^/sessions$"), "/sessions", ()),
-             (re.compile(r"^/sessions/([^/]+)$"), "/sessions/{session_id}", ("session_id",)))
+RESOURCES = (
+    (re.compile(r"^/sessions$"), "/sessions", ()),
+    (re.compile(r"^/sessions/([^/]+)$"), "/sessions/{session_id}", ("session_id",)),
+)
 PROXY_RESOURCE = "/{proxy+}"
 
 # One Lambda container handles one event at a time: the API server's threads and the runner's
@@ -58,7 +62,7 @@ class LambdaContext:
     invoked_function_arn: str = f"arn:aws:lambda:us-east-1:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = f"/aws/lambda/{FUNCTION_NAME}"
-    log_stream_name: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y/%m/%d/[$LATEST]local"))
+    log_stream_name: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y/%m/%d/[$LATEST]local"))
     _deadline: float = field(default_factory=lambda: time.monotonic() + FUNCTION_TIMEOUT_SECONDS, repr=False)
 
     def get_remaining_time_in_millis(self) -> int:
@@ -86,8 +90,14 @@ def invoke(event: dict[str, Any], handler: Callable[[dict[str, Any], Any], Any] 
         return handler(event, LambdaContext())
 
 
-def proxy_event(method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-                source_ip: str = "127.0.0.1", stage: str = STAGE) -> dict[str, Any]:
+def proxy_event(
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str = "127.0.0.1",
+    stage: str = STAGE,
+) -> dict[str, Any]:
     """The API Gateway REST v1 proxy event for one HTTP request.
 
     ``target`` is the request line's path and query, as received. Paths and parameters are
@@ -102,7 +112,7 @@ def proxy_event(method: str, target: str, headers: list[tuple[str, str]], body: 
     for pattern, template, names in RESOURCES:
         match = pattern.match(path)
         if match:
-            resource, path_parameters = template, dict(zip(names, match.groups())) or None
+            resource, path_parameters = template, dict(zip(names, match.groups(), strict=False)) or None
             break
     query = parse_qsl(parts.query, keep_blank_values=True)
     multi_query: dict[str, list[str]] = {}
@@ -111,7 +121,7 @@ def proxy_event(method: str, target: str, headers: list[tuple[str, str]], body: 
     multi_headers: dict[str, list[str]] = {}
     for name, value in headers:
         multi_headers.setdefault(name, []).append(value)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     request_id = str(uuid.uuid4())
     text_body: str | None = None
     is_base64 = False
@@ -146,10 +156,18 @@ def proxy_event(method: str, target: str, headers: list[tuple[str, str]], body: 
             "requestTimeEpoch": int(now.timestamp() * 1000),
             "requestId": request_id,
             "identity": {
-                "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None,
-                "caller": None, "sourceIp": source_ip, "principalOrgId": None, "accessKey": None,
-                "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
-                "userArn": None, "userAgent": user_agent, "user": None,
+                "cognitoIdentityPoolId": None,
+                "accountId": None,
+                "cognitoIdentityId": None,
+                "caller": None,
+                "sourceIp": source_ip,
+                "principalOrgId": None,
+                "accessKey": None,
+                "cognitoAuthenticationType": None,
+                "cognitoAuthenticationProvider": None,
+                "userArn": None,
+                "userAgent": user_agent,
+                "user": None,
             },
             "domainName": host,
             "apiId": API_ID,
@@ -160,7 +178,7 @@ def proxy_event(method: str, target: str, headers: list[tuple[str, str]], body: 
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_HTTPServer"
+    server: _HTTPServer
     server_version = "LocalApiGateway"
     sys_version = ""
 
@@ -171,14 +189,19 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        event = proxy_event(self.command, self.path, list(self.headers.items()), body,
-                            self.client_address[0], self.server.stage)
+        event = proxy_event(
+            self.command, self.path, list(self.headers.items()), body, self.client_address[0], self.server.stage
+        )
         try:
             result = invoke(event, self.server.handler)
             status, headers, payload = _http_response(result)
-        except Exception:  # what API Gateway answers when the function raises or answers garbage
+        except Exception:  # noqa: BLE001  what API Gateway answers when the function raises or answers garbage
             self.server.log_error(f"{self.command} {self.path}: the function failed\n{traceback.format_exc()}")
-            status, headers, payload = 502, [("Content-Type", "application/json")], b'{"message": "Internal server error"}'
+            status, headers, payload = (
+                502,
+                [("Content-Type", "application/json")],
+                b'{"message": "Internal server error"}',
+            )
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -211,8 +234,14 @@ def _http_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 class _HTTPServer(LoopbackHTTPServer):
-    def __init__(self, port: int, handler: Callable | None, stage: str,
-                 access_log: Callable[[str], None] | None, error_log: Callable[[str], None]):
+    def __init__(
+        self,
+        port: int,
+        handler: Callable | None,
+        stage: str,
+        access_log: Callable[[str], None] | None,
+        error_log: Callable[[str], None],
+    ):
         self.handler, self.stage = handler, stage
         self.access_log, self.log_error = access_log, error_log
         super().__init__(port, _Handler)
@@ -227,14 +256,19 @@ class ApiServer(BackgroundServer):
 
     thread_name = "local-api"
 
-    def __init__(self, port: int = 0, *, handler: Callable | None = None, stage: str = STAGE,
-                 access_log: Callable[[str], None] | None = None,
-                 error_log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        handler: Callable | None = None,
+        stage: str = STAGE,
+        access_log: Callable[[str], None] | None = None,
+        error_log: Callable[[str], None] | None = None,
+    ):
         super().__init__(port)
         self.handler, self.stage = handler, stage
         self.access_log = access_log
         self.error_log = error_log or (lambda text: print(text, file=sys.stderr, flush=True))
 
     def _make_server(self) -> _HTTPServer:
-        return _HTTPServer(self.port, self.handler or _function_handler(), self.stage, self.access_log,
-                           self.error_log)
+        return _HTTPServer(self.port, self.handler or _function_handler(), self.stage, self.access_log, self.error_log)

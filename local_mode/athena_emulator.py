@@ -16,6 +16,7 @@ Faithfulness rules:
   ``error_type_header=True`` adds the header for clients that want it).
 - lifecycle is computed from ``Clock`` (advanced explicitly), never from ``time.sleep``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,17 +32,35 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from local_mode.athena_wire import (AthenaError, EmulatorServer, ResponseShapeError,
-                                   invalid_request, service_model, validate_request,
-                                   validate_response)
+from local_mode.athena_wire import (
+    AthenaError,
+    EmulatorServer,
+    ResponseShapeError,
+    invalid_request,
+    service_model,
+    validate_request,
+    validate_response,
+)
 
-__all__ = ["AthenaEmulator", "AthenaError", "Clock", "EmulatorServer", "ResponseShapeError",
-           "validate_request", "validate_response", "FIXED_START", "SPARK_ENGINE",
-           "SQL_ENGINE", "TERMINATED_PER_REQUEST", "OMITTABLE_STATUS_MEMBERS",
-           "omittable_status_members"]
+__all__ = [
+    "FIXED_START",
+    "OMITTABLE_STATUS_MEMBERS",
+    "SPARK_ENGINE",
+    "SQL_ENGINE",
+    "TERMINATED_PER_REQUEST",
+    "AthenaEmulator",
+    "AthenaError",
+    "Clock",
+    "EmulatorServer",
+    "ResponseShapeError",
+    "omittable_status_members",
+    "validate_request",
+    "validate_response",
+]
 
 SPARK_ENGINE = "PySpark engine version 3"
 SQL_ENGINE = "Athena engine version 3"
@@ -52,12 +71,16 @@ FINISHED = frozenset({"TERMINATED", "FAILED"})
 # so the monitor's own names are checked against it (tests/unit/test_contract.py).
 STATES = tuple(service_model().shape_for("SessionState").enum)
 WORKGROUP_NAME = re.compile(service_model().shape_for("WorkGroupName").metadata["pattern"])
-OPERATIONS = ("StartSession", "GetSession", "GetSessionStatus", "ListSessions",
-              "TerminateSession", "ListWorkGroups")
-FIXED_START = datetime(2025, 1, 6, 9, 0, 0, tzinfo=timezone.utc)
+OPERATIONS = ("StartSession", "GetSession", "GetSessionStatus", "ListSessions", "TerminateSession", "ListWorkGroups")
+FIXED_START = datetime(2025, 1, 6, 9, 0, 0, tzinfo=UTC)
 # SessionStatus members the omit_timestamps options may leave out (State is never left out).
-OMITTABLE_STATUS_MEMBERS = ("StartDateTime", "LastModifiedDateTime", "EndDateTime",
-                            "IdleSinceDateTime", "StateChangeReason")
+OMITTABLE_STATUS_MEMBERS = (
+    "StartDateTime",
+    "LastModifiedDateTime",
+    "EndDateTime",
+    "IdleSinceDateTime",
+    "StateChangeReason",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,12 +98,14 @@ def _checked_omissions(names: Iterable[str]) -> frozenset[str]:
     names = frozenset(names)
     unknown = names - omittable_status_members()
     if unknown:
-        raise ValueError(f"cannot omit {sorted(unknown)} from SessionStatus; "
-                         f"omittable: {sorted(omittable_status_members())}")
+        raise ValueError(
+            f"cannot omit {sorted(unknown)} from SessionStatus; omittable: {sorted(omittable_status_members())}"
+        )
     return names
 
 
 # --- clock and sessions --------------------------------------------------------------------
+
 
 class Clock:
     """A controllable UTC clock. ``now()`` stays put until ``advance(seconds)`` moves it.
@@ -90,10 +115,10 @@ class Clock:
 
     def __init__(self, start: datetime | None = None):
         if start is None:
-            start = datetime.now(timezone.utc).replace(microsecond=0)
+            start = datetime.now(UTC).replace(microsecond=0)
         if start.tzinfo is None:
             raise ValueError("Clock start must be timezone-aware")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -175,11 +200,15 @@ class _Session:
 
     def status(self, omit: frozenset[str] = frozenset()) -> dict:
         """The SessionStatus structure, without the members named in ``omit``."""
-        status = {"StartDateTime": self.started, "LastModifiedDateTime": self.modified,
-                  "State": self.state, "EndDateTime": self.end,
-                  "IdleSinceDateTime": self.idle_since, "StateChangeReason": self.reason or None}
-        return {name: value for name, value in status.items()
-                if value is not None and name not in omit}
+        status = {
+            "StartDateTime": self.started,
+            "LastModifiedDateTime": self.modified,
+            "State": self.state,
+            "EndDateTime": self.end,
+            "IdleSinceDateTime": self.idle_since,
+            "StateChangeReason": self.reason or None,
+        }
+        return {name: value for name, value in status.items() if value is not None and name not in omit}
 
     def dpu_millis(self, now: datetime) -> int:
         """DpuExecutionInMillis model: the session holds its DPUs (MaxConcurrentDpus) from
@@ -218,14 +247,22 @@ class AthenaEmulator:
     ``calls`` counts wire requests per operation (the Python API does not count).
     """
 
-    def __init__(self, clock: Clock | None = None, *, list_finished_sessions: bool = False,
-                 filtered_lists_finished: bool = True,
-                 omit_timestamps: frozenset[str] | set[str] = frozenset(),
-                 omit_timestamps_in_listings: frozenset[str] | set[str] = frozenset(),
-                 not_found_code: str = "InvalidRequestException", startup_seconds: float = 6.0,
-                 terminate_seconds: float = 4.0, account_id: str = "123456789012",
-                 region: str = "us-east-1", with_primary_workgroup: bool = True,
-                 error_type_header: bool = False):
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        list_finished_sessions: bool = False,
+        filtered_lists_finished: bool = True,
+        omit_timestamps: frozenset[str] | set[str] = frozenset(),
+        omit_timestamps_in_listings: frozenset[str] | set[str] = frozenset(),
+        not_found_code: str = "InvalidRequestException",
+        startup_seconds: float = 6.0,
+        terminate_seconds: float = 4.0,
+        account_id: str = "123456789012",
+        region: str = "us-east-1",
+        with_primary_workgroup: bool = True,
+        error_type_header: bool = False,
+    ):
         if not_found_code not in ("InvalidRequestException", "ResourceNotFoundException"):
             raise ValueError(f"unsupported not_found_code {not_found_code!r}")
         self.clock = clock or Clock()
@@ -250,29 +287,37 @@ class AthenaEmulator:
 
     # -- Python API --
 
-    def add_workgroup(self, name: str, spark: bool = True, description: str | None = None,
-                      execution_role: str | None = None) -> None:
+    def add_workgroup(
+        self, name: str, spark: bool = True, description: str | None = None, execution_role: str | None = None
+    ) -> None:
         if not WORKGROUP_NAME.fullmatch(name):
             raise ValueError(f"invalid workgroup name {name!r}")
         role = execution_role or f"arn:aws:iam::{self.account_id}:role/AthenaSparkExecution"
         with self._lock:
             self._workgroups[name] = _Workgroup(
-                name, spark, description if description is not None else "",
-                self.clock.now(), role)
+                name, spark, description if description is not None else "", self.clock.now(), role
+            )
 
-    def start_session(self, workgroup: str, description: str | None = None,
-                      idle_timeout_minutes: int = 20, dpus: int = 20,
-                      script: Iterable[tuple[float, str, str | None]] | None = None,
-                      **start_session_params: Any) -> str:
+    def start_session(
+        self,
+        workgroup: str,
+        description: str | None = None,
+        idle_timeout_minutes: int = 20,
+        dpus: int = 20,
+        script: Iterable[tuple[float, str, str | None]] | None = None,
+        **start_session_params: Any,
+    ) -> str:
         """Start a session the way StartSession does (same validation, same code path).
 
         ``script``: (seconds_after_start, state, reason) steps that drive the lifecycle instead
         of the default CREATING -> CREATED -> IDLE over ``startup_seconds``. The idle timeout and
         TerminateSession still apply. Extra keyword arguments are StartSession parameters."""
-        params = {"WorkGroup": workgroup, "SessionIdleTimeoutInMinutes": idle_timeout_minutes,
-                  "EngineConfiguration": {"CoordinatorDpuSize": 1, "MaxConcurrentDpus": dpus,
-                                          "DefaultExecutorDpuSize": 1},
-                  **start_session_params}
+        params = {
+            "WorkGroup": workgroup,
+            "SessionIdleTimeoutInMinutes": idle_timeout_minutes,
+            "EngineConfiguration": {"CoordinatorDpuSize": 1, "MaxConcurrentDpus": dpus, "DefaultExecutorDpuSize": 1},
+            **start_session_params,
+        }
         if description is not None:
             params["Description"] = description
         validate_request("StartSession", params)
@@ -284,9 +329,15 @@ class AthenaEmulator:
     def get_session(self, session_id: str) -> dict:
         return self._get_session({"SessionId": session_id})
 
-    def inject_fault(self, session_id: str | None = None, workgroup: str | None = None,
-                     operation: str | None = None, kind: str = "throttle",
-                     times: int | None = 1, delay_seconds: float = 0.0) -> None:
+    def inject_fault(
+        self,
+        session_id: str | None = None,
+        workgroup: str | None = None,
+        operation: str | None = None,
+        kind: str = "throttle",
+        times: int | None = 1,
+        delay_seconds: float = 0.0,
+    ) -> None:
         """The next ``times`` matching calls (None: all) fail: throttle -> 400
         ThrottlingException "Rate exceeded"; internal -> 500 InternalServerException;
         not_found -> the unknown-id error; slow -> answer normally after ``delay_seconds``
@@ -296,9 +347,16 @@ class AthenaEmulator:
         if operation is not None and operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
         with self._lock:
-            self._faults.append({"session_id": session_id, "workgroup": workgroup,
-                                 "operation": operation, "kind": kind, "times": times,
-                                 "delay_seconds": float(delay_seconds)})
+            self._faults.append(
+                {
+                    "session_id": session_id,
+                    "workgroup": workgroup,
+                    "operation": operation,
+                    "kind": kind,
+                    "times": times,
+                    "delay_seconds": float(delay_seconds),
+                }
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -322,14 +380,20 @@ class AthenaEmulator:
             if fault["kind"] == "internal":
                 raise AthenaError("InternalServerException", "Internal error", 500)
             if fault["kind"] == "not_found":
-                raise (self._unknown_session(str(params["SessionId"])) if "SessionId" in params
-                       else self._unknown_workgroup())
+                raise (
+                    self._unknown_session(str(params["SessionId"]))
+                    if "SessionId" in params
+                    else self._unknown_workgroup()
+                )
         validate_request(operation, params)
-        answer = {"StartSession": self._start_session, "GetSession": self._get_session,
-                  "GetSessionStatus": self._get_session_status,
-                  "ListSessions": self._list_sessions,
-                  "TerminateSession": self._terminate_session,
-                  "ListWorkGroups": self._list_work_groups}[operation]
+        answer = {
+            "StartSession": self._start_session,
+            "GetSession": self._get_session,
+            "GetSessionStatus": self._get_session_status,
+            "ListSessions": self._list_sessions,
+            "TerminateSession": self._terminate_session,
+            "ListWorkGroups": self._list_work_groups,
+        }[operation]
         try:
             response = answer(params)
             validate_response(operation, response)
@@ -342,9 +406,11 @@ class AthenaEmulator:
         session = self._sessions.get(params.get("SessionId", ""))
         workgroup = params.get("WorkGroup") or (session.workgroup if session else None)
         for fault in self._faults:
-            if ((fault["operation"] in (None, operation))
-                    and fault["session_id"] in (None, params.get("SessionId"))
-                    and fault["workgroup"] in (None, workgroup)):
+            if (
+                (fault["operation"] in (None, operation))
+                and fault["session_id"] in (None, params.get("SessionId"))
+                and fault["workgroup"] in (None, workgroup)
+            ):
                 if fault["times"] is not None:
                     fault["times"] -= 1
                     if fault["times"] <= 0:
@@ -367,7 +433,7 @@ class AthenaEmulator:
     def _status(self, session: _Session, listing: bool = False) -> dict:
         """``session.status()`` less the members the omit options name (ListSessions
         summaries: ``omit_timestamps`` and ``omit_timestamps_in_listings``)."""
-        if not (self.omit_timestamps or listing and self.omit_timestamps_in_listings):
+        if not (self.omit_timestamps or (listing and self.omit_timestamps_in_listings)):
             return session.status()
         try:  # the attributes may have been reassigned since __init__ checked them
             omit = _checked_omissions(self.omit_timestamps)
@@ -397,20 +463,24 @@ class AthenaEmulator:
                 raise invalid_request(f"Workgroup {wg.name} is not enabled for Apache Spark.")
             now = self.clock.now()
             if script is None:
-                script = [(self.startup_seconds / 2, "CREATED", None),
-                          (self.startup_seconds, "IDLE", None)]
+                script = [(self.startup_seconds / 2, "CREATED", None), (self.startup_seconds, "IDLE", None)]
             steps = []
             for offset, state, *reason in script:
                 if state not in STATES:
                     raise ValueError(f"unknown session state {state!r} in script")
-                steps.append((now + timedelta(seconds=float(offset)), state,
-                              reason[0] if reason else None))
+                steps.append((now + timedelta(seconds=float(offset)), state, reason[0] if reason else None))
             steps.sort(key=lambda step: step[0])
             session = _Session(
-                id=str(uuid.uuid4()), seq=next(self._seq), workgroup=wg.name, started=now,
-                request=params, idle_timeout_minutes=params.get("SessionIdleTimeoutInMinutes", 20),
-                dpus=params["EngineConfiguration"].get("MaxConcurrentDpus", 20), steps=steps,
-                modified=now)
+                id=str(uuid.uuid4()),
+                seq=next(self._seq),
+                workgroup=wg.name,
+                started=now,
+                request=params,
+                idle_timeout_minutes=params.get("SessionIdleTimeoutInMinutes", 20),
+                dpus=params["EngineConfiguration"].get("MaxConcurrentDpus", 20),
+                steps=steps,
+                modified=now,
+            )
             session.settle(now)
             self._sessions[session.id] = session
             if token:
@@ -421,22 +491,31 @@ class AthenaEmulator:
         with self._lock:
             session = self._session(params["SessionId"])
             request, wg = session.request, self._workgroups[session.workgroup]
-            engine = {"CoordinatorDpuSize": 1, "MaxConcurrentDpus": session.dpus,
-                      "DefaultExecutorDpuSize": 1, "AdditionalConfigs": {},
-                      "SparkProperties": {}, **request["EngineConfiguration"]}
+            engine = {
+                "CoordinatorDpuSize": 1,
+                "MaxConcurrentDpus": session.dpus,
+                "DefaultExecutorDpuSize": 1,
+                "AdditionalConfigs": {},
+                "SparkProperties": {},
+                **request["EngineConfiguration"],
+            }
             response = {
-                "SessionId": session.id, "WorkGroup": session.workgroup,
-                "EngineVersion": SPARK_ENGINE, "EngineConfiguration": engine,
+                "SessionId": session.id,
+                "WorkGroup": session.workgroup,
+                "EngineVersion": SPARK_ENGINE,
+                "EngineConfiguration": engine,
                 "NotebookVersion": request.get("NotebookVersion", NOTEBOOK_VERSION),
                 "MonitoringConfiguration": request.get(
-                    "MonitoringConfiguration", {"ManagedLoggingConfiguration": {"Enabled": True}}),
+                    "MonitoringConfiguration", {"ManagedLoggingConfiguration": {"Enabled": True}}
+                ),
                 "SessionConfiguration": {
                     "ExecutionRole": request.get("ExecutionRole", wg.execution_role),
                     "WorkingDirectory": f"s3://aws-athena-spark-{self.account_id}-{self.region}"
-                                        f"/{session.workgroup}/{session.id}/",
+                    f"/{session.workgroup}/{session.id}/",
                     "IdleTimeoutSeconds": session.idle_timeout_minutes * 60,
                     "SessionIdleTimeoutInMinutes": session.idle_timeout_minutes,
-                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}},
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                },
                 "Status": self._status(session),
                 "Statistics": {"DpuExecutionInMillis": session.dpu_millis(self.clock.now())},
             }
@@ -475,7 +554,8 @@ class AthenaEmulator:
             if rest:
                 last = page[-1]
                 response["NextToken"] = self._encode_token(
-                    {"wg": wg.name, "after": [last.started.timestamp(), last.seq]})
+                    {"wg": wg.name, "after": [last.started.timestamp(), last.seq]}
+                )
             return response
 
     def _listing(self, workgroup: str, state_filter: str | None) -> list[_Session]:
@@ -485,8 +565,9 @@ class AthenaEmulator:
         sessions = [s for s in self._sessions.values() if s.workgroup == workgroup]
         for session in sessions:
             session.settle(now)
-        return sorted((s for s in sessions if self._listed(s, state_filter)),
-                      key=lambda s: (s.started, s.seq), reverse=True)
+        return sorted(
+            (s for s in sessions if self._listed(s, state_filter)), key=lambda s: (s.started, s.seq), reverse=True
+        )
 
     def _listed(self, session: _Session, state_filter: str | None) -> bool:
         """Whether ListSessions (with ``state_filter``, or None) returns ``session``: see the
@@ -498,11 +579,12 @@ class AthenaEmulator:
         return state_filter is not None and self.filtered_lists_finished
 
     def _summary(self, session: _Session) -> dict:
-        summary = {"SessionId": session.id,
-                   "EngineVersion": {"SelectedEngineVersion": SPARK_ENGINE,
-                                     "EffectiveEngineVersion": SPARK_ENGINE},
-                   "NotebookVersion": session.request.get("NotebookVersion", NOTEBOOK_VERSION),
-                   "Status": self._status(session, listing=True)}
+        summary = {
+            "SessionId": session.id,
+            "EngineVersion": {"SelectedEngineVersion": SPARK_ENGINE, "EffectiveEngineVersion": SPARK_ENGINE},
+            "NotebookVersion": session.request.get("NotebookVersion", NOTEBOOK_VERSION),
+            "Status": self._status(session, listing=True),
+        }
         if "Description" in session.request:
             summary["Description"] = session.request["Description"]
         return summary
@@ -515,12 +597,21 @@ class AthenaEmulator:
                 groups = [wg for wg in groups if wg.name > after]
             limit = params.get("MaxResults", 50)
             page, rest = groups[:limit], groups[limit:]
-            response: dict[str, Any] = {"WorkGroups": [{
-                "Name": wg.name, "State": "ENABLED", "Description": wg.description,
-                "CreationTime": wg.created,
-                "EngineVersion": {"SelectedEngineVersion": SPARK_ENGINE if wg.spark else SQL_ENGINE,
-                                  "EffectiveEngineVersion": SPARK_ENGINE if wg.spark else SQL_ENGINE},
-            } for wg in page]}
+            response: dict[str, Any] = {
+                "WorkGroups": [
+                    {
+                        "Name": wg.name,
+                        "State": "ENABLED",
+                        "Description": wg.description,
+                        "CreationTime": wg.created,
+                        "EngineVersion": {
+                            "SelectedEngineVersion": SPARK_ENGINE if wg.spark else SQL_ENGINE,
+                            "EffectiveEngineVersion": SPARK_ENGINE if wg.spark else SQL_ENGINE,
+                        },
+                    }
+                    for wg in page
+                ]
+            }
             if rest:
                 response["NextToken"] = self._encode_token({"wg": "", "after": page[-1].name})
             return response
@@ -546,8 +637,7 @@ class AthenaEmulator:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Local Athena session API emulator")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
-    parser.add_argument("--workgroup", action="append", default=[],
-                        help="create this Spark workgroup (repeatable)")
+    parser.add_argument("--workgroup", action="append", default=[], help="create this Spark workgroup (repeatable)")
     parser.add_argument("--list-finished-sessions", action="store_true")
     args = parser.parse_args(argv)
     emulator = AthenaEmulator(list_finished_sessions=args.list_finished_sessions)

@@ -5,6 +5,7 @@ and the HTTP handler (Athena's JSON 1.1 protocol on POST /, a control API under 
 Kept apart from ``athena_emulator`` (clock, sessions, CLI) so each stays small; import the
 public names from ``local_mode.athena_emulator``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,16 +22,24 @@ from botocore.validate import ParamValidator
 
 from local_mode.loopback import BackgroundServer, LoopbackHTTPServer
 
-__all__ = ["AthenaError", "EmulatorServer", "HTTPServer", "ResponseShapeError", "checked_error_body",
-           "constraint_errors", "invalid_request", "service_model", "validate_request",
-           "validate_response"]
+__all__ = [
+    "AthenaError",
+    "EmulatorServer",
+    "HTTPServer",
+    "ResponseShapeError",
+    "checked_error_body",
+    "constraint_errors",
+    "invalid_request",
+    "service_model",
+    "validate_request",
+    "validate_response",
+]
 
 
 class AthenaError(Exception):
     """An error answer: HTTP status, ``__type`` code, message and optional AthenaErrorCode."""
 
-    def __init__(self, code: str, message: str, status: int = 400,
-                 athena_error_code: str | None = None):
+    def __init__(self, code: str, message: str, status: int = 400, athena_error_code: str | None = None):
         super().__init__(f"{code}: {message}")
         self.code, self.message, self.status = code, message, status
         self.athena_error_code = athena_error_code
@@ -59,12 +68,13 @@ def invalid_request(message: str, athena_error_code: str = "INVALID_INPUT") -> A
 
 # --- validation against botocore's service model -------------------------------------------
 
+
 @functools.lru_cache(maxsize=1)
 def service_model():
     return botocore.session.get_session().get_service_model("athena")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(pattern: str):
     try:
         return re.compile(pattern)
@@ -95,8 +105,11 @@ def _failure(path: str, rule: str) -> str:
 
 def _structure_errors(value: dict[str, Any], shape: Any, path: str) -> list[str]:
     """Required members that are missing (null), then each present member's own constraints."""
-    errors = [f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
-              for name in shape.required_members if value.get(name) is None]
+    errors = [
+        f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
+        for name in shape.required_members
+        if value.get(name) is None
+    ]
     for name, member in shape.members.items():
         if value.get(name) is not None:
             errors += constraint_errors(value[name], member, _join(path, name))
@@ -183,8 +196,9 @@ def validate_response(operation: str, response: dict, error_code: str | None = N
         problems.append(report.generate_report())
     problems += constraint_errors(response, shape)
     if problems:
-        raise ResponseShapeError(f"{operation} response does not match botocore's "
-                                 f"{shape.name} shape:\n" + "\n".join(problems))
+        raise ResponseShapeError(
+            f"{operation} response does not match botocore's {shape.name} shape:\n" + "\n".join(problems)
+        )
 
 
 def checked_error_body(operation: str, error: AthenaError) -> dict[str, Any]:
@@ -196,6 +210,7 @@ def checked_error_body(operation: str, error: AthenaError) -> dict[str, Any]:
 
 
 # --- HTTP -------------------------------------------------------------------------------------
+
 
 def _wire(value: Any) -> Any:
     """JSON protocol timestamps are epoch seconds (numbers), millisecond precision."""
@@ -220,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return "AthenaEmulator"
+
     timeout = 60
     server: HTTPServer
 
@@ -280,8 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
             except ResponseShapeError as shape_err:
                 emulator.shape_errors.append(str(shape_err))
                 return self._shape_error(shape_err)
-            headers = {"x-amzn-ErrorType": err.code.rsplit("#", 1)[-1]} \
-                if emulator.error_type_header else None
+            headers = {"x-amzn-ErrorType": err.code.rsplit("#", 1)[-1]} if emulator.error_type_header else None
             self._send(err.status, body, headers)
         except ResponseShapeError as shape_err:
             self._shape_error(shape_err)
@@ -328,6 +343,7 @@ class EmulatorServer(BackgroundServer):
     def __init__(self, emulator=None, port: int = 0):
         if emulator is None:
             from local_mode.athena_emulator import AthenaEmulator
+
             emulator = AthenaEmulator()
         self.emulator = emulator
         super().__init__(port)

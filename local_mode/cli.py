@@ -20,6 +20,7 @@ stdout carries only the answer, so it can be piped to jq; the function's own log
 nowhere unless --verbose sends them to stderr. An error is one line on stderr,
 ``error: <ErrorName>: <message>``, and exit status 2 for bad input, 1 for anything else.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,15 +32,16 @@ import socket
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
 # The local stack's environment: ``make run`` writes it while it runs, ``--local`` reads it.
-LOCAL_ENV_FILE = ".local-stack.env"                # in the repository root
-LOCAL_ENV_VARIABLE = "SESSION_MONITOR_LOCAL_ENV"   # names another file (tests, a second checkout)
+LOCAL_ENV_FILE = ".local-stack.env"  # in the repository root
+LOCAL_ENV_VARIABLE = "SESSION_MONITOR_LOCAL_ENV"  # names another file (tests, a second checkout)
 LOCAL_STACK_HINT = "start it with make run"
 
 
@@ -74,14 +76,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    local_help = (f"use the local stack `make run` is running (its environment, from {LOCAL_ENV_FILE}); "
-                  "also accepted after the command")
+    local_help = (
+        f"use the local stack `make run` is running (its environment, from {LOCAL_ENV_FILE}); "
+        "also accepted after the command"
+    )
     parser = _Parser(prog="session-monitor", description="Athena for Apache Spark session monitor.")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="send the function's JSON logs and EMF metrics to stderr")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="send the function's JSON logs and EMF metrics to stderr"
+    )
     parser.add_argument("--local", action="store_true", help=local_help)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     get = commands.add_parser("get", help="one session, normalised (alerts if its state calls for one)")
     get.add_argument("session_id", metavar="SESSION_ID")
@@ -93,8 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--next-token", default=None, metavar="T", help="next_token of the previous page")
 
     sweep = commands.add_parser("sweep", help="sweep workgroups once and alert, as the schedule does")
-    sweep.add_argument("--workgroup", action="append", default=[], metavar="W",
-                       help="sweep this workgroup (repeatable; default: WATCHED_WORKGROUPS, else every Spark workgroup)")
+    sweep.add_argument(
+        "--workgroup",
+        action="append",
+        default=[],
+        metavar="W",
+        help="sweep this workgroup (repeatable; default: WATCHED_WORKGROUPS, else every Spark workgroup)",
+    )
 
     serve = commands.add_parser("serve", help="serve the HTTP API on 127.0.0.1 (Swagger UI at /swagger)")
     serve.add_argument("--port", type=int, default=8080, help="0: a free port (default 8080)")
@@ -102,8 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     for command in (get, listing, sweep, serve):  # `session-monitor list W --local` works too
         command.add_argument("--local", action="store_true", default=argparse.SUPPRESS, help=local_help)
 
-    for name, text in (("run", "local mode: moto server + Athena emulator + the function, until Ctrl-C"),
-                       ("demo", "local mode's one-shot scenario (runner --once): exit 0 if the alerts are right")):
+    for name, text in (
+        ("run", "local mode: moto server + Athena emulator + the function, until Ctrl-C"),
+        ("demo", "local mode's one-shot scenario (runner --once): exit 0 if the alerts are right"),
+    ):
         # No options of their own: everything after the command goes to python -m local_mode.runner.
         commands.add_parser(name, help=text, add_help=False)
     return parser
@@ -121,8 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(err, "UsageError", str(error), EXIT_BAD_INPUT)
     if args.command in ("run", "demo"):
         if args.local:
-            return _fail(err, "UsageError", f"--local is for the other commands: {args.command} starts its own "
-                                            "local stack (see session-monitor --help)", EXIT_BAD_INPUT)
+            return _fail(
+                err,
+                "UsageError",
+                f"--local is for the other commands: {args.command} starts its own "
+                "local stack (see session-monitor --help)",
+                EXIT_BAD_INPUT,
+            )
         from local_mode import runner
 
         return runner.main((["--once"] if args.command == "demo" else []) + extra)
@@ -146,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 def _function_output(stream: TextIO | None) -> Iterator[None]:
     """Route the process's stdout (the function's logs and EMF metrics) to ``stream`` or nowhere."""
     # Not closed afterwards: Powertools' Logger keeps the stream it found when first imported.
-    sink = stream or open(os.devnull, "w")
+    sink = stream or open(os.devnull, "w")  # noqa: SIM115  (see above)
     with contextlib.redirect_stdout(sink):
         yield
 
@@ -174,7 +190,11 @@ def apply_environment(env: dict[str, str]) -> None:
     The runner points the function at its stack with this, and ``--local`` points the CLI at it."""
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL_") or name in (
-                "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "SWEEP_QUEUE_URL"):
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+            "SWEEP_QUEUE_URL",
+        ):
             del os.environ[name]
     os.environ.update(env)
 

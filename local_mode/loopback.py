@@ -3,6 +3,7 @@ server and the Athena emulator share (start, url, stop that also ends keep-alive
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from http.server import ThreadingHTTPServer
@@ -45,9 +46,12 @@ class BackgroundServer:
     def start(self) -> Any:
         if self._httpd is None:
             self._httpd = self._make_server()
-            self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                            kwargs={"poll_interval": self.poll_interval},
-                                            name=self.thread_name, daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": self.poll_interval},
+                name=self.thread_name,
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -58,10 +62,8 @@ class BackgroundServer:
         httpd.shutdown()
         httpd.server_close()
         for conn in list(httpd.connections):  # end keep-alive connections too
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
 

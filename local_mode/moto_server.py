@@ -7,8 +7,10 @@ session API (see NOTES.md): Athena is answered by ``local_mode.athena_emulator``
 what the stack creates (alerts topic, state table) plus an SQS queue subscribed to the topic, so
 the alerts the function publishes can be read back.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import urllib.request
@@ -18,13 +20,19 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-__all__ = ["REGION", "ACCOUNT_ID", "AlertingResources", "MotoServer", "aws_client",
-           "create_alerting_resources", "receive_alerts"]
+__all__ = [
+    "ACCOUNT_ID",
+    "REGION",
+    "AlertingResources",
+    "MotoServer",
+    "aws_client",
+    "create_alerting_resources",
+    "receive_alerts",
+]
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
-DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
-                     "aws_session_token": "testing"}
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
 TOPIC_NAME = "athena-session-monitor-alerts"
 TABLE_NAME = "athena-session-monitor-state"
 INBOX_QUEUE_NAME = "athena-session-monitor-alerts-inbox"
@@ -50,7 +58,7 @@ class MotoServer:
         host, port = self._server.get_host_and_port()
         return f"http://{host}:{port}"
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         if self._server is None:
             from moto.server import ThreadedMotoServer
 
@@ -73,17 +81,15 @@ class MotoServer:
         server = self._server
         if server is None:
             return
-        try:
+        with contextlib.suppress(OSError):  # stopping anyway
             self.reset()
-        except OSError:
-            pass  # stopping anyway
         self._server = None
         server.stop()
         inner = getattr(server, "_server", None)  # ThreadedMotoServer.stop() leaves the socket open
         if inner is not None:
             inner.server_close()
 
-    def __enter__(self) -> "MotoServer":
+    def __enter__(self) -> MotoServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -94,8 +100,12 @@ def aws_client(service: str, endpoint_url: str | None, region: str = REGION) -> 
     """A boto3 client for a local endpoint with dummy credentials (never the user's own).
     ``endpoint_url`` None: AWS's own endpoint, for moto's in-process ``mock_aws`` in tests."""
     return boto3.session.Session().client(
-        service, region_name=region, endpoint_url=endpoint_url, **DUMMY_CREDENTIALS,
-        config=Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=10))
+        service,
+        region_name=region,
+        endpoint_url=endpoint_url,
+        **DUMMY_CREDENTIALS,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=10),
+    )
 
 
 @dataclass(frozen=True)
@@ -114,8 +124,13 @@ class AlertingResources:
         return {ENV_ALERTS_TOPIC_ARN: self.topic_arn, ENV_STATE_TABLE_NAME: self.table_name}
 
 
-def create_alerting_resources(endpoint_url: str | None, *, topic_name: str = TOPIC_NAME, table_name: str = TABLE_NAME,
-                              queue_name: str = INBOX_QUEUE_NAME) -> AlertingResources:
+def create_alerting_resources(
+    endpoint_url: str | None,
+    *,
+    topic_name: str = TOPIC_NAME,
+    table_name: str = TABLE_NAME,
+    queue_name: str = INBOX_QUEUE_NAME,
+) -> AlertingResources:
     """The alerts topic, the state table (pk/sk, on demand, TTL on expires_at) and a subscribed queue."""
     sns = aws_client("sns", endpoint_url)
     sqs = aws_client("sqs", endpoint_url)
@@ -124,23 +139,41 @@ def create_alerting_resources(endpoint_url: str | None, *, topic_name: str = TOP
     queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # What AWS requires before SNS may deliver to a queue (moto does not check it).
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                       "Action": "sqs:SendMessage", "Resource": queue_arn,
-                       "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}],
-    })})
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sns.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": queue_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     dynamodb.create_table(
         TableName=table_name,
-        KeySchema=[{"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                   {"AttributeName": SORT_KEY, "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                              {"AttributeName": SORT_KEY, "AttributeType": "S"}],
+        KeySchema=[
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": SORT_KEY, "AttributeType": "S"},
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.update_time_to_live(TableName=table_name,
-                                 TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
     for client in (sns, sqs, dynamodb):
         client.close()
     return AlertingResources(endpoint_url, topic_arn, table_name, queue_url)
@@ -152,18 +185,21 @@ def receive_alerts(resources: AlertingResources, sqs: Any = None) -> list[dict[s
     alerts: list[dict[str, Any]] = []
     try:
         while True:
-            messages = client.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10,
-                                              WaitTimeSeconds=0).get("Messages", [])
+            messages = client.receive_message(
+                QueueUrl=resources.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
             if not messages:
                 return alerts
             for message in messages:
                 envelope = json.loads(message["Body"])  # the SNS envelope (no raw message delivery)
-                alerts.append({
-                    "subject": envelope.get("Subject"),
-                    "attributes": {k: v.get("Value") for k, v in (envelope.get("MessageAttributes") or {}).items()},
-                    "body": json.loads(envelope["Message"]),
-                    "message_id": envelope.get("MessageId"),
-                })
+                alerts.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "attributes": {k: v.get("Value") for k, v in (envelope.get("MessageAttributes") or {}).items()},
+                        "body": json.loads(envelope["Message"]),
+                        "message_id": envelope.get("MessageId"),
+                    }
+                )
                 client.delete_message(QueueUrl=resources.queue_url, ReceiptHandle=message["ReceiptHandle"])
     finally:
         if sqs is None:

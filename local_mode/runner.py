@@ -25,6 +25,7 @@ invocation (routing, Powertools decorators, Athena, SNS, DynamoDB calls) is the 
 An emulator clock that followed real time instead would make the idle alert (whole minutes)
 take minutes to show, and ``--once`` too slow for a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,27 +42,49 @@ import urllib.request
 import uuid
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 from local_mode.api_server import ApiServer, ensure_function_importable, invoke
-from local_mode.athena_emulator import AthenaEmulator, Clock, EmulatorServer
+from local_mode.athena_emulator import AthenaEmulator, AthenaError, Clock, EmulatorServer
 from local_mode.cli import apply_environment, local_env_path  # the CLI's --local reads what we write
-from local_mode.moto_server import (ACCOUNT_ID, DUMMY_CREDENTIALS, REGION, AlertingResources, MotoServer,
-                                   aws_client, create_alerting_resources, receive_alerts)
+from local_mode.moto_server import (
+    ACCOUNT_ID,
+    DUMMY_CREDENTIALS,
+    REGION,
+    AlertingResources,
+    MotoServer,
+    aws_client,
+    create_alerting_resources,
+    receive_alerts,
+)
 
-__all__ = ["SCENARIO", "SHOWCASE_WORKGROUP", "LocalStack", "SeededSession", "alert_problems", "apply_environment",
-           "cli_environment", "export_lines", "function_environment", "main", "remove_env_file",
-           "scheduled_event", "sweep_clock", "write_env_file"]
+__all__ = [
+    "SCENARIO",
+    "SHOWCASE_WORKGROUP",
+    "LocalStack",
+    "SeededSession",
+    "alert_problems",
+    "apply_environment",
+    "cli_environment",
+    "export_lines",
+    "function_environment",
+    "main",
+    "remove_env_file",
+    "scheduled_event",
+    "sweep_clock",
+    "write_env_file",
+]
 
 DEFAULT_PORT = 8080
-STEP_SECONDS = 30          # emulated seconds per tick
-SCENARIO_SECONDS = 300     # the scripted lifecycles are over by then
-IDLE_ALERT_MINUTES = 3     # longer than any idle spell of the busy sessions, shorter than the forgotten one's
-LOOKBACK_MINUTES = 15      # cdk.json's default
-SCHEDULE_MINUTES = 5       # cdk.json's default; LOOKBACK_MINUTES must be >= 2 x SCHEDULE_MINUTES + 5
+STEP_SECONDS = 30  # emulated seconds per tick
+SCENARIO_SECONDS = 300  # the scripted lifecycles are over by then
+IDLE_ALERT_MINUTES = 3  # longer than any idle spell of the busy sessions, shorter than the forgotten one's
+LOOKBACK_MINUTES = 15  # cdk.json's default
+SCHEDULE_MINUTES = 5  # cdk.json's default; LOOKBACK_MINUTES must be >= 2 x SCHEDULE_MINUTES + 5
 DEGRADED_REASON = "emulated: no healthy coordinator"
 FAILED_REASON = "emulated: the coordinator did not recover"
 
@@ -73,7 +96,7 @@ class SeededSession:
     workgroup: str
     description: str
     script: tuple[tuple[int, str, str | None], ...]  # (seconds after start, state, reason)
-    expected_alerts: tuple[tuple[str, str], ...]      # (state, severity)
+    expected_alerts: tuple[tuple[str, str], ...]  # (state, severity)
 
     @property
     def story(self) -> str:
@@ -81,28 +104,46 @@ class SeededSession:
 
 
 SCENARIO = (
-    SeededSession("etl-nightly", "nightly ETL notebook",
-                  ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None), (180, "IDLE", None),
-                   (240, "TERMINATING", None), (270, "TERMINATED", "Session was terminated per request")),
-                  (("TERMINATED", "info"),)),
+    SeededSession(
+        "etl-nightly",
+        "nightly ETL notebook",
+        (
+            (30, "CREATED", None),
+            (60, "IDLE", None),
+            (90, "BUSY", None),
+            (180, "IDLE", None),
+            (240, "TERMINATING", None),
+            (270, "TERMINATED", "Session was terminated per request"),
+        ),
+        (("TERMINATED", "info"),),
+    ),
     # Stays BUSY (only an IDLE session times out): what the printed API URL and CLI example list.
-    SeededSession("etl-nightly", "hourly ingest, stays busy",
-                  ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None)),
-                  ()),
-    SeededSession("ml-training", "feature training job",
-                  ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None), (150, "DEGRADED", DEGRADED_REASON),
-                   (240, "FAILED", FAILED_REASON)),
-                  (("DEGRADED", "warning"), ("FAILED", "critical"))),
-    SeededSession("notebooks", "ad-hoc analysis, left open",
-                  ((30, "CREATED", None), (60, "IDLE", None)),
-                  (("IDLE", "warning"),)),
+    SeededSession(
+        "etl-nightly", "hourly ingest, stays busy", ((30, "CREATED", None), (60, "IDLE", None), (90, "BUSY", None)), ()
+    ),
+    SeededSession(
+        "ml-training",
+        "feature training job",
+        (
+            (30, "CREATED", None),
+            (60, "IDLE", None),
+            (90, "BUSY", None),
+            (150, "DEGRADED", DEGRADED_REASON),
+            (240, "FAILED", FAILED_REASON),
+        ),
+        (("DEGRADED", "warning"), ("FAILED", "critical")),
+    ),
+    SeededSession(
+        "notebooks", "ad-hoc analysis, left open", ((30, "CREATED", None), (60, "IDLE", None)), (("IDLE", "warning"),)
+    ),
 )
 WORKGROUPS = tuple(dict.fromkeys(s.workgroup for s in SCENARIO))
 SHOWCASE_WORKGROUP = "etl-nightly"  # the printed API URL and CLI example: the ingest session keeps it listed
 
 
-def function_environment(moto_url: str, athena_url: str, resources: AlertingResources,
-                         workgroups: tuple[str, ...] = WORKGROUPS) -> dict[str, str]:
+def function_environment(
+    moto_url: str, athena_url: str, resources: AlertingResources, workgroups: tuple[str, ...] = WORKGROUPS
+) -> dict[str, str]:
     """The function's environment: the stack's variables (infra/function.py) plus local endpoints."""
     ensure_function_importable()
     import session_contract as contract
@@ -114,16 +155,22 @@ def function_environment(moto_url: str, athena_url: str, resources: AlertingReso
         "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
         "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"],
         "AWS_SESSION_TOKEN": DUMMY_CREDENTIALS["aws_session_token"],
-        "AWS_REGION": REGION,          # Lambda sets both
+        "AWS_REGION": REGION,  # Lambda sets both
         "AWS_DEFAULT_REGION": REGION,
         # As the stack sets it (the one contract); the stack passes its account, moto's here.
         **contract.function_environment(
-            topic_arn=resources.topic_arn, table_name=resources.table_name, workgroups=workgroups,
-            account_id=ACCOUNT_ID, lookback_minutes=LOOKBACK_MINUTES, schedule_minutes=SCHEDULE_MINUTES,
-            idle_alert_minutes=IDLE_ALERT_MINUTES),
+            topic_arn=resources.topic_arn,
+            table_name=resources.table_name,
+            workgroups=workgroups,
+            account_id=ACCOUNT_ID,
+            lookback_minutes=LOOKBACK_MINUTES,
+            schedule_minutes=SCHEDULE_MINUTES,
+            idle_alert_minutes=IDLE_ALERT_MINUTES,
+        ),
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-        "ENABLE_SWAGGER_UI": "true",          # local only: the deployed API has no /swagger
-        "NO_PROXY": no_proxy, "no_proxy": no_proxy,
+        "ENABLE_SWAGGER_UI": "true",  # local only: the deployed API has no /swagger
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
     }
 
 
@@ -133,13 +180,26 @@ def cli_environment(env: dict[str, str]) -> dict[str, str]:
     proxy is configured, so that loopback calls do not go through it)."""
     import session_contract as contract
 
-    names = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA", "AWS_REGION", "AWS_DEFAULT_REGION",
-             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-             contract.ENV_ALERTS_TOPIC_ARN, contract.ENV_STATE_TABLE_NAME, contract.ENV_WATCHED_WORKGROUPS,
-             contract.ENV_MONITOR_ACCOUNT_ID, contract.ENV_LOOKBACK_MINUTES, contract.ENV_SCHEDULE_MINUTES,
-             contract.ENV_IDLE_ALERT_MINUTES]
-    if any(os.environ.get(proxy) for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                                                "http_proxy", "https_proxy", "all_proxy")):
+    names = [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_ATHENA",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        contract.ENV_ALERTS_TOPIC_ARN,
+        contract.ENV_STATE_TABLE_NAME,
+        contract.ENV_WATCHED_WORKGROUPS,
+        contract.ENV_MONITOR_ACCOUNT_ID,
+        contract.ENV_LOOKBACK_MINUTES,
+        contract.ENV_SCHEDULE_MINUTES,
+        contract.ENV_IDLE_ALERT_MINUTES,
+    ]
+    if any(
+        os.environ.get(proxy)
+        for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+    ):
         names += ["NO_PROXY", "no_proxy"]
     return {name: env[name] for name in names if name in env}
 
@@ -152,10 +212,16 @@ def export_lines(env: dict[str, str]) -> list[str]:
 def write_env_file(path: Path, env: dict[str, str]) -> str:
     """Write ``env`` as export lines to ``path`` (atomically: a reader never sees half a file);
     returns the text written, which ``remove_env_file`` compares before removing."""
-    text = "\n".join([
-        f"# The local stack of `make run` (pid {os.getpid()}); removed when it stops. Written for",
-        "# `session-monitor --local`; any AWS tool can use it too: source this file.",
-        *export_lines(env)]) + "\n"
+    text = (
+        "\n".join(
+            [
+                f"# The local stack of `make run` (pid {os.getpid()}); removed when it stops. Written for",
+                "# `session-monitor --local`; any AWS tool can use it too: source this file.",
+                *export_lines(env),
+            ]
+        )
+        + "\n"
+    )
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(text, encoding="utf-8")
@@ -186,7 +252,7 @@ class LocalStack:
         self.athena = EmulatorServer(self.emulator)
         self.resources: AlertingResources | None = None
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         self.moto.start()
         try:
             self.athena.start()
@@ -202,10 +268,9 @@ class LocalStack:
 
     def environment(self) -> dict[str, str]:
         assert self.resources is not None, "start() first"
-        return function_environment(self.moto.endpoint_url, self.athena.endpoint_url, self.resources,
-                                    self.workgroups)
+        return function_environment(self.moto.endpoint_url, self.athena.endpoint_url, self.resources, self.workgroups)
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -233,7 +298,7 @@ def scheduled_event(now: datetime, rule: str = "athena-session-monitor-sweep") -
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": ACCOUNT_ID,
-        "time": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": REGION,
         "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule}"],
         "detail": {},
@@ -252,7 +317,6 @@ class Runner:
         self.alerts: list[dict[str, Any]] = []
         self.sweep_errors: list[str] = []
         self.sqs = aws_client("sqs", stack.moto.endpoint_url)
-        self.dynamodb = aws_client("dynamodb", stack.moto.endpoint_url)
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
@@ -261,7 +325,8 @@ class Runner:
     def seed(self) -> None:
         for seeded in SCENARIO:
             session_id = self.stack.emulator.start_session(
-                seeded.workgroup, description=seeded.description, script=list(seeded.script))
+                seeded.workgroup, description=seeded.description, script=list(seeded.script)
+            )
             self.seeded[session_id] = seeded
 
     def tick(self, advance: bool = True) -> None:
@@ -271,7 +336,7 @@ class Runner:
         now = self.clock.now()
         try:
             invoke(scheduled_event(now))
-        except Exception as error:  # SweepIncomplete and friends: Lambda would retry; we say so
+        except Exception as error:  # noqa: BLE001  SweepIncomplete and friends: Lambda would retry; we say so
             self.sweep_errors.append(f"{type(error).__name__}: {error}")
             self.say(f"{now:%H:%M:%S}  sweep    failed: {type(error).__name__}: {error}")
         self._print_alerts(now)
@@ -281,11 +346,11 @@ class Runner:
         """Seeded sessions plus those the monitor has in its state table (started by you, say)."""
         known = set(self.seeded) | set(self.states)
         table = self.stack.resources.table_name  # type: ignore[union-attr]
+        from session_monitor.config import settings
+        from session_monitor.integration import state_store
+
         for workgroup in self.stack.workgroups:
-            items = self.dynamodb.query(
-                TableName=table, KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"WORKGROUP#{workgroup}"}})["Items"]
-            known.update(item["sk"]["S"].removeprefix("SESSION#") for item in items)
+            known.update(state_store.load_workgroup(table, settings().scope, workgroup).views)
         return known
 
     def _print_state_changes(self, discover: bool = False) -> None:
@@ -294,7 +359,7 @@ class Runner:
         for session_id in sorted(known, key=lambda sid: (order.index(sid) if sid in order else len(order), sid)):
             try:
                 answer = self.stack.emulator.get_session(session_id)  # the Python API: no fault, no count
-            except Exception:
+            except AthenaError:  # gone from the emulator
                 continue
             workgroup, state = answer["WorkGroup"], answer["Status"]["State"]
             previous = self.states.get(session_id, (workgroup, "new"))[1]
@@ -309,14 +374,22 @@ class Runner:
         order = list(dict.fromkeys([*self.seeded, *self.states]))
         batch = receive_alerts(self.stack.resources, self.sqs)  # type: ignore[arg-type]
         # SNS and SQS keep no order between sessions: print a tick's alerts in seeding order.
-        batch.sort(key=lambda a: (order.index(a["attributes"].get("session_id")) if a["attributes"].get("session_id") in order
-                                  else len(order), a["attributes"].get("state", "")))
+        batch.sort(
+            key=lambda a: (
+                order.index(a["attributes"].get("session_id"))
+                if a["attributes"].get("session_id") in order
+                else len(order),
+                a["attributes"].get("state", ""),
+            )
+        )
         for alert in batch:
             self.alerts.append(alert)
             attributes = alert["attributes"]
-            self.say(f"{now:%H:%M:%S}  ALERT    {attributes.get('workgroup', '?'):<12} "
-                     f"{attributes.get('session_id', '?')[:8]}  {attributes.get('severity', '?'):<8} "
-                     f"{attributes.get('state', '?'):<10} {alert['subject']}")
+            self.say(
+                f"{now:%H:%M:%S}  ALERT    {attributes.get('workgroup', '?'):<12} "
+                f"{attributes.get('session_id', '?')[:8]}  {attributes.get('severity', '?'):<8} "
+                f"{attributes.get('state', '?'):<10} {alert['subject']}"
+            )
             if self.show_json:
                 self.say(json.dumps(alert["body"], indent=2, sort_keys=True))
 
@@ -326,24 +399,31 @@ class Runner:
 
     def close(self) -> None:
         self.sqs.close()
-        self.dynamodb.close()
 
 
 def alert_problems(seeded: dict[str, SeededSession], alerts: list[dict[str, Any]]) -> list[str]:
     """Missing and unexpected alerts, compared with what the seeded lifecycles imply, one line each."""
-    expected = Counter((sid, state, severity) for sid, session in seeded.items()
-                       for state, severity in session.expected_alerts)
-    received = Counter((a["attributes"].get("session_id"), a["attributes"].get("state"),
-                        a["attributes"].get("severity")) for a in alerts)
+    expected = Counter(
+        (sid, state, severity) for sid, session in seeded.items() for state, severity in session.expected_alerts
+    )
+    received = Counter(
+        (a["attributes"].get("session_id"), a["attributes"].get("state"), a["attributes"].get("severity"))
+        for a in alerts
+    )
 
     def label(session_id: str | None) -> str:
         session = seeded.get(session_id or "")
         return f"{session.workgroup}/{session_id}" if session else str(session_id)
 
-    return ([f"missing {state} ({severity}) alert for {label(sid)}"
-             for (sid, state, severity), n in (expected - received).items() for _ in range(n)]
-            + [f"unexpected {state} ({severity}) alert for {label(sid)}"
-               for (sid, state, severity), n in (received - expected).items() for _ in range(n)])
+    return [
+        f"missing {state} ({severity}) alert for {label(sid)}"
+        for (sid, state, severity), n in (expected - received).items()
+        for _ in range(n)
+    ] + [
+        f"unexpected {state} ({severity}) alert for {label(sid)}"
+        for (sid, state, severity), n in (received - expected).items()
+        for _ in range(n)
+    ]
 
 
 def _get(url: str) -> tuple[int, Any]:
@@ -357,27 +437,51 @@ def _get(url: str) -> tuple[int, Any]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m local_mode.runner",
-        description="Run the monitor locally: moto server + Athena emulator + the function, no AWS account.")
-    parser.add_argument("--once", action="store_true",
-                        help="play the scenario to its end without waiting, check the alerts, exit 0 or 1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"API port on 127.0.0.1 (default {DEFAULT_PORT}; 0: a free one)")
-    parser.add_argument("--interval", type=float, default=2.0,
-                        help="real seconds between scheduled sweeps (default 2; --once does not wait)")
-    parser.add_argument("--step", type=int, default=STEP_SECONDS,
-                        help=f"emulated seconds the clock advances per sweep (default {STEP_SECONDS})")
+        description="Run the monitor locally: moto server + Athena emulator + the function, no AWS account.",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="play the scenario to its end without waiting, check the alerts, exit 0 or 1",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"API port on 127.0.0.1 (default {DEFAULT_PORT}; 0: a free one)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="real seconds between scheduled sweeps (default 2; --once does not wait)",
+    )
+    parser.add_argument(
+        "--step",
+        type=int,
+        default=STEP_SECONDS,
+        help=f"emulated seconds the clock advances per sweep (default {STEP_SECONDS})",
+    )
     parser.add_argument("--json", action="store_true", help="print each alert's JSON body too")
-    parser.add_argument("--function-log", default=None, metavar="PATH",
-                        help="where the function's stdout goes (its JSON logs and EMF metrics, CloudWatch Logs "
-                             "in AWS): a file, or - for stderr (default: a temporary file, printed at start)")
-    parser.add_argument("--env-file", default=None, metavar="PATH", type=Path,
-                        help="where to write the CLI's environment for this stack, removed on exit; "
-                             "`session-monitor --local` reads it (default: .local-stack.env in the repository "
-                             "root, or the file SESSION_MONITOR_LOCAL_ENV names; --once writes none)")
+    parser.add_argument(
+        "--function-log",
+        default=None,
+        metavar="PATH",
+        help="where the function's stdout goes (its JSON logs and EMF metrics, CloudWatch Logs "
+        "in AWS): a file, or - for stderr (default: a temporary file, printed at start)",
+    )
+    parser.add_argument(
+        "--env-file",
+        default=None,
+        metavar="PATH",
+        type=Path,
+        help="where to write the CLI's environment for this stack, removed on exit; "
+        "`session-monitor --local` reads it (default: .local-stack.env in the repository "
+        "root, or the file SESSION_MONITOR_LOCAL_ENV names; --once writes none)",
+    )
     return parser
 
 
 def terminate_on_sigterm() -> None:
     """SIGTERM stops like Ctrl-C (KeyboardInterrupt), so servers and files are closed."""
+
     def stop(_signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
@@ -400,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             handle, log_path = tempfile.mkstemp(prefix="session-monitor-function-", suffix=".log")
             os.close(handle)
-        function_log = open(log_path, "w", encoding="utf-8", buffering=1)
+        function_log = open(log_path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115  closed in finally
     terminate_on_sigterm()
     try:
         with contextlib.redirect_stdout(function_log):
@@ -409,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         console.write("stopped\n")
         return 0
     except BrokenPipeError:  # piped into head or less, which quit: stop quietly
-        sys.stdout = open(os.devnull, "w")
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  for the rest of the process
         return 1
     finally:
         if function_log is not sys.stderr:
@@ -425,7 +529,7 @@ def _run(args: argparse.Namespace, out: TextIO, log_path: str) -> int:
     warnings.filterwarnings("ignore", "No application metrics to publish")
     started = time.monotonic()
     with LocalStack() as stack:
-        apply_environment(stack.environment())   # before the function is imported
+        apply_environment(stack.environment())  # before the function is imported
         ensure_function_importable()
         from session_monitor.config import settings
         from session_monitor.integration import clients
@@ -437,8 +541,11 @@ def _run(args: argparse.Namespace, out: TextIO, log_path: str) -> int:
             access_log = None if args.once else (lambda line: say(f"          api      {line}"))
             api = ApiServer(args.port, access_log=access_log).start()
         except OSError as error:
-            print(f"error: cannot serve the API on 127.0.0.1:{args.port} ({error.strerror}); "
-                  "pass --port 0 for a free port", file=sys.stderr)
+            print(
+                f"error: cannot serve the API on 127.0.0.1:{args.port} ({error.strerror}); "
+                "pass --port 0 for a free port",
+                file=sys.stderr,
+            )
             return 1
         runner = Runner(stack, out, step_seconds=args.step, show_json=args.json)
         # --once stops before anyone could use it (and must not replace a `make run`'s file).
@@ -450,8 +557,10 @@ def _run(args: argparse.Namespace, out: TextIO, log_path: str) -> int:
                 try:
                     written = write_env_file(env_file, cli_env)
                 except OSError as error:
-                    say(f"warning: cannot write {env_file} ({error.strerror}): session-monitor --local "
-                        "will not find this stack; use the export lines below")
+                    say(
+                        f"warning: cannot write {env_file} ({error.strerror}): session-monitor --local "
+                        "will not find this stack; use the export lines below"
+                    )
             with sweep_clock(stack.emulator.clock):
                 return _play(args, runner, api, say, log_path, started, cli_env, env_file if written else None)
         finally:
@@ -475,8 +584,16 @@ def _cli_command() -> str:
     return _shown(script) if script.exists() else "session-monitor"
 
 
-def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_path: str, started: float,
-          cli_env: dict[str, str], env_file: Path | None) -> int:
+def _play(
+    args: argparse.Namespace,
+    runner: Runner,
+    api: ApiServer,
+    say,
+    log_path: str,
+    started: float,
+    cli_env: dict[str, str],
+    env_file: Path | None,
+) -> int:
     stack = runner.stack
     runner.seed()  # before the URLs are printed: the first one lists sessions from the start
     say("athena-session-monitor, local mode: no AWS account, nothing leaves 127.0.0.1")
@@ -489,8 +606,10 @@ def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_pat
         say("The CLI against this stack (get, list, sweep, serve; session ids below):")
         say(f"  {_cli_command()} --local list {SHOWCASE_WORKGROUP}")
         if env_file is not None:
-            say(f"--local reads {_shown(env_file)}, written now and removed at Ctrl-C. The same environment, "
-                "for any AWS tool:")
+            say(
+                f"--local reads {_shown(env_file)}, written now and removed at Ctrl-C. The same environment, "
+                "for any AWS tool:"
+            )
         else:
             say("The environment, for any AWS tool (not in a file: --local will not find this stack):")
         for line in export_lines(cli_env):
@@ -499,8 +618,10 @@ def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_pat
     for session_id, seeded in runner.seeded.items():
         say(f"  {seeded.workgroup:<12} {session_id}  {seeded.story}")
     mode = "no waiting" if args.once else f"every {args.interval:g} s"
-    say(f"Emulated clock (UTC) starts {runner.clock.now():%Y-%m-%d %H:%M:%S}; a Scheduled Event to "
-        f"session_monitor.entry.handler per {args.step} emulated seconds ({mode}).")
+    say(
+        f"Emulated clock (UTC) starts {runner.clock.now():%Y-%m-%d %H:%M:%S}; a Scheduled Event to "
+        f"session_monitor.entry.handler per {args.step} emulated seconds ({mode})."
+    )
     say()
     runner.tick(advance=False)
     elapsed = 0
@@ -511,9 +632,11 @@ def _play(args: argparse.Namespace, runner: Runner, api: ApiServer, say, log_pat
         elapsed += args.step
     if args.once:
         return _finish_once(runner, api, say, started)
-    say("Scenario played out. The clock keeps running: the hourly ingest stays BUSY, and the forgotten "
-        "notebook session reaches its 20-minute idle timeout later. Start another session with:")
-    say(f"  curl -s -X POST {stack.athena.endpoint_url}/_emulator/sessions -d '{{\"workgroup\": \"notebooks\"}}'")
+    say(
+        "Scenario played out. The clock keeps running: the hourly ingest stays BUSY, and the forgotten "
+        "notebook session reaches its 20-minute idle timeout later. Start another session with:"
+    )
+    say(f'  curl -s -X POST {stack.athena.endpoint_url}/_emulator/sessions -d \'{{"workgroup": "notebooks"}}\'')
     say("Ctrl-C stops.")
     while True:
         time.sleep(args.interval)
@@ -535,8 +658,10 @@ def _finish_once(runner: Runner, api: ApiServer, say, started: float) -> int:
     if problems:
         print("FAILED: " + "; ".join(problems), file=sys.stderr, flush=True)
         return 1
-    say(f"OK: {len(runner.alerts)} alerts, exactly those the seeded lifecycles imply "
-        f"({time.monotonic() - started:.1f} s)")
+    say(
+        f"OK: {len(runner.alerts)} alerts, exactly those the seeded lifecycles imply "
+        f"({time.monotonic() - started:.1f} s)"
+    )
     return 0
 
 

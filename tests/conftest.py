@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -17,9 +18,20 @@ ACCOUNT = "123456789012"
 @pytest.fixture(autouse=True)
 def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Dummy credentials, no real endpoint, tracing off; fresh settings and clients per test."""
-    for name in ("AWS_REGION", "SCHEDULE_MINUTES", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA", "AWS_ENDPOINT_URL_SNS",
-                 "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "WATCHED_WORKGROUPS", "SWEEP_QUEUE_URL",
-                 "IDLE_ALERT_MINUTES", "LOOKBACK_MINUTES"):
+    for name in (
+        "AWS_REGION",
+        "SCHEDULE_MINUTES",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_ATHENA",
+        "AWS_ENDPOINT_URL_SNS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+        "WATCHED_WORKGROUPS",
+        "SWEEP_QUEUE_URL",
+        "IDLE_ALERT_MINUTES",
+        "LOOKBACK_MINUTES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -31,8 +43,11 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from session_monitor.integration import clients
 
     # Two attempts with no adaptive rate limiting: retries still happen (tests count them), fast.
-    monkeypatch.setattr(clients, "CLIENT_CONFIG", Config(retries={"mode": "standard", "total_max_attempts": 2},
-                                                         connect_timeout=2, read_timeout=5))
+    monkeypatch.setattr(
+        clients,
+        "CLIENT_CONFIG",
+        Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=2, read_timeout=5),
+    )
     from session_monitor import clock
     from tests.helpers import NOW
 
@@ -131,9 +146,8 @@ class EmulatedAthena:
 def emulated_athena(alerts: Alerts, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatedAthena]:
     """Athena over real HTTP (moto leaves 127.0.0.1 alone), so botocore's retries really run."""
     from local_mode.athena_emulator import FIXED_START, AthenaEmulator, Clock, EmulatorServer
-    from session_monitor.integration import clients
-
     from session_monitor import clock
+    from session_monitor.integration import clients
 
     emulator = AthenaEmulator(Clock(FIXED_START))
     monkeypatch.setattr(clock, "utc_now", emulator.clock.now)

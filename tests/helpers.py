@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 EVENTS = Path(__file__).parent / "events"
-NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 SCOPE = "123456789012/us-east-1"  # how alert ids name where a session lives (conftest's account)
 
 
@@ -109,7 +109,10 @@ def get_session_response(
             "WorkingDirectory": "s3://bucket/athena/sessions/",
             "IdleTimeoutSeconds": 1200,
             "SessionIdleTimeoutInMinutes": 20,
-            "EncryptionConfiguration": {"EncryptionOption": "SSE_KMS", "KmsKey": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+            "EncryptionConfiguration": {
+                "EncryptionOption": "SSE_KMS",
+                "KmsKey": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            },
         },
         "Status": status,
         "Statistics": {"DpuExecutionInMillis": dpu_ms},

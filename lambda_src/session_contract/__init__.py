@@ -9,13 +9,20 @@ A copy of any of these names elsewhere is a future bug (tests/unit/test_contract
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 # --- Athena sessions ------------------------------------------------------------------------
 
 SESSION_STATES: tuple[str, ...] = (
-    "CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED",
+    "CREATING",
+    "CREATED",
+    "IDLE",
+    "BUSY",
+    "TERMINATING",
+    "TERMINATED",
+    "DEGRADED",
+    "FAILED",
 )
 # Only these two mean "no longer running" (TERMINATING still holds resources).
 TERMINAL_STATES = frozenset({"TERMINATED", "FAILED"})
@@ -101,13 +108,18 @@ def min_lookback_minutes(schedule_minutes: int) -> int:
     return 2 * schedule_minutes + RETRY_WINDOW_MINUTES
 
 
-def function_environment(*, topic_arn: str | None = None, table_name: str | None = None,
-                         workgroups: tuple[str, ...] | list[str] = (),
-                         account_id: str, price_per_dpu_hour: float = PRICE_PER_DPU_HOUR.default,
-                         lookback_minutes: int = int(LOOKBACK_MINUTES.default),
-                         schedule_minutes: int = int(SCHEDULE_MINUTES.default),
-                         idle_alert_minutes: int = int(IDLE_ALERT_MINUTES.default),
-                         sweep_max_workers: int = int(SWEEP_MAX_WORKERS.default)) -> dict[str, str]:
+def function_environment(
+    *,
+    topic_arn: str | None = None,
+    table_name: str | None = None,
+    workgroups: tuple[str, ...] | list[str] = (),
+    account_id: str,
+    price_per_dpu_hour: float = PRICE_PER_DPU_HOUR.default,
+    lookback_minutes: int = int(LOOKBACK_MINUTES.default),
+    schedule_minutes: int = int(SCHEDULE_MINUTES.default),
+    idle_alert_minutes: int = int(IDLE_ALERT_MINUTES.default),
+    sweep_max_workers: int = int(SWEEP_MAX_WORKERS.default),
+) -> dict[str, str]:
     """The function's environment as the stack sets it; local mode and bench use the same.
 
     Values may be CDK tokens (strings that resolve at deploy time): nothing here parses them. The

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -38,7 +38,7 @@ if os.environ.get("ENABLE_SWAGGER_UI", "").lower() == "true":
 class SessionPage(BaseModel):
     workgroup: str
     sessions: list[SessionSummary]
-    next_token: Optional[str] = None
+    next_token: str | None = None
 
 
 class ErrorBody(BaseModel):
@@ -49,8 +49,13 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     code: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
-    for code, text in ((400, "Invalid input"), (404, "Unknown session or workgroup"),
-                       (502, "Athena or SNS failed"), (503, "Athena is throttling"), (504, "Athena timed out"))
+    for code, text in (
+        (400, "Invalid input"),
+        (404, "Unknown session or workgroup"),
+        (502, "Athena or SNS failed"),
+        (503, "Athena is throttling"),
+        (504, "Athena timed out"),
+    )
 }
 
 
@@ -58,9 +63,12 @@ def _responses(model: type, description: str) -> dict[int, OpenAPIResponse]:
     return {200: {"description": description, "content": {"application/json": {"model": model}}}, **ERROR_RESPONSES}
 
 
-@app.get("/sessions/<session_id>", summary="Get one session, normalised",
-         responses=_responses(Session, "The session (an alert is sent if its state calls for one)"),
-         tags=["sessions"])
+@app.get(
+    "/sessions/<session_id>",
+    summary="Get one session, normalised",
+    responses=_responses(Session, "The session (an alert is sent if its state calls for one)"),
+    tags=["sessions"],
+)
 def get_session(
     session_id: Annotated[str, Path(min_length=1, max_length=SESSION_ID_MAX_LENGTH, description="Athena SessionId")],
 ) -> Session:
@@ -69,12 +77,15 @@ def get_session(
     return monitor.check_session(real_id, raise_on_alert_failure=False)
 
 
-@app.get("/sessions", summary="List a workgroup's sessions, a page at a time",
-         responses=_responses(SessionPage, "One page of normalised session summaries"),
-         tags=["sessions"])
+@app.get(
+    "/sessions",
+    summary="List a workgroup's sessions, a page at a time",
+    responses=_responses(SessionPage, "One page of normalised session summaries"),
+    tags=["sessions"],
+)
 def list_sessions(
     workgroup: Annotated[str, Query(pattern=f"^{WORKGROUP_PATTERN.pattern}$", description="Athena workgroup name")],
-    next_token: Annotated[Optional[str], Query(max_length=NEXT_TOKEN_MAX_LENGTH)] = None,
+    next_token: Annotated[str | None, Query(max_length=NEXT_TOKEN_MAX_LENGTH)] = None,
     max_results: Annotated[int, Query(ge=MAX_RESULTS_RANGE[0], le=MAX_RESULTS_RANGE[1])] = 50,
 ) -> SessionPage:
     return SessionPage(**monitor.list_workgroup_sessions(workgroup, next_token, max_results))
@@ -89,8 +100,9 @@ def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     # Powertools answers 422 by default; the documented contract is 400 with our error body.
     fields = sorted({".".join(str(p) for p in e.get("loc", ())[1:]) or "request" for e in error.errors()})
     count_error("InvalidInput")
-    return _error(400, {"error": "InvalidInput", "message": f"invalid parameter: {', '.join(fields)}",
-                        "retryable": False})
+    return _error(
+        400, {"error": "InvalidInput", "message": f"invalid parameter: {', '.join(fields)}", "retryable": False}
+    )
 
 
 @app.exception_handler(SessionMonitorError)
@@ -126,20 +138,28 @@ def _routable(event: dict[str, Any]) -> dict[str, Any]:
     path = event.get("path")
     if not isinstance(path, str) or not path.startswith(SESSION_PATH_PREFIX) or len(path) == len(SESSION_PATH_PREFIX):
         return event
-    raw_id = path[len(SESSION_PATH_PREFIX):]
+    raw_id = path[len(SESSION_PATH_PREFIX) :]
     if _ROUTABLE_ID.fullmatch(raw_id):
         return event
     given = event.get("pathParameters")
     parameters: dict[str, Any] = given if isinstance(given, dict) else {}
-    return {**event, "path": SESSION_PATH_PREFIX + "_",
-            "pathParameters": {**parameters, "session_id": parameters.get("session_id") or raw_id}}
+    return {
+        **event,
+        "path": SESSION_PATH_PREFIX + "_",
+        "pathParameters": {**parameters, "session_id": parameters.get("session_id") or raw_id},
+    }
 
 
 # REST proxy event members and the types API Gateway sends them as (None where it may send null).
 _EVENT_SHAPE: dict[str, tuple[type, ...]] = {
-    "path": (str,), "httpMethod": (str,), "requestContext": (dict,), "headers": (dict, type(None)),
-    "multiValueHeaders": (dict, type(None)), "queryStringParameters": (dict, type(None)),
-    "multiValueQueryStringParameters": (dict, type(None)), "pathParameters": (dict, type(None)),
+    "path": (str,),
+    "httpMethod": (str,),
+    "requestContext": (dict,),
+    "headers": (dict, type(None)),
+    "multiValueHeaders": (dict, type(None)),
+    "queryStringParameters": (dict, type(None)),
+    "multiValueQueryStringParameters": (dict, type(None)),
+    "pathParameters": (dict, type(None)),
     "body": (str, type(None)),
 }
 _STRING_MAPS = ("headers", "queryStringParameters", "pathParameters")
@@ -164,8 +184,9 @@ def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {
             "statusCode": 400,
             "multiValueHeaders": {"Content-Type": ["application/json"]},
-            "body": json.dumps({"error": "MalformedRequest", "message": "not a valid API Gateway REST proxy event",
-                                "retryable": False}),
+            "body": json.dumps(
+                {"error": "MalformedRequest", "message": "not a valid API Gateway REST proxy event", "retryable": False}
+            ),
             "isBase64Encoded": False,
         }
     return app.resolve(_routable(event), context)

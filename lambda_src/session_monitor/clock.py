@@ -3,11 +3,11 @@ look-back window, idle durations and alert leases are all measured against the s
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def epoch_seconds() -> int:

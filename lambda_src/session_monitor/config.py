@@ -6,9 +6,10 @@ The names match cdk.json's context keys (camelCase there, UPPER_SNAKE here) and 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import session_contract as contract
 from session_contract import RETRY_WINDOW_MINUTES, min_lookback_minutes
@@ -37,7 +38,7 @@ class Settings:
     region: str = "-"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         workgroups = tuple(w.strip() for w in env.get(contract.ENV_WATCHED_WORKGROUPS, "").split(",") if w.strip())
         for name in workgroups:
             if not WORKGROUP_PATTERN.fullmatch(name):
@@ -51,22 +52,25 @@ class Settings:
             idle_alert_minutes=_setting(env, contract.IDLE_ALERT_MINUTES, int),
             sweep_max_workers=_setting(env, contract.SWEEP_MAX_WORKERS, int),
             sweep_queue_url=env.get(contract.ENV_SWEEP_QUEUE_URL) or None,
-            alert_record_ttl_days=_number(env, contract.ENV_ALERT_RECORD_TTL_DAYS, contract.ALERT_RECORD_TTL_DAYS_DEFAULT,
-                                          int, minimum=1),
+            alert_record_ttl_days=_number(
+                env, contract.ENV_ALERT_RECORD_TTL_DAYS, contract.ALERT_RECORD_TTL_DAYS_DEFAULT, int, minimum=1
+            ),
             # No default: a function deployed without a schedule (invoked only) has no rule to check.
-            schedule_minutes=_number(env, contract.ENV_SCHEDULE_MINUTES, None, int, minimum=1,
-                                     maximum=contract.SCHEDULE_MINUTES.maximum),
+            schedule_minutes=_number(
+                env, contract.ENV_SCHEDULE_MINUTES, None, int, minimum=1, maximum=contract.SCHEDULE_MINUTES.maximum
+            ),
             **_where(env),
         )._checked()
 
-    def _checked(self) -> "Settings":
+    def _checked(self) -> Settings:
         # A window shorter than two sweep periods plus the asynchronous retry would call a
         # failure that a late sweep finds "history" and suppress it: refuse, naming both keys.
         if self.schedule_minutes is not None and self.lookback_minutes < min_lookback_minutes(self.schedule_minutes):
             raise ConfigurationError(
                 f"LOOKBACK_MINUTES must be at least 2 x SCHEDULE_MINUTES + {RETRY_WINDOW_MINUTES} = "
                 f"{min_lookback_minutes(self.schedule_minutes)} (SCHEDULE_MINUTES is {self.schedule_minutes}), "
-                f"got {self.lookback_minutes}")
+                f"got {self.lookback_minutes}"
+            )
         if self.alert_record_ttl_days * 1440 <= self.lookback_minutes:
             # An alert record that expires inside the window would let an old episode alert again.
             raise ConfigurationError("ALERT_RECORD_TTL_DAYS must be longer than LOOKBACK_MINUTES")
@@ -94,8 +98,14 @@ def _setting(env: Mapping[str, str], setting: contract.Setting, kind: Callable[[
     return _number(env, setting.env, kind(str(setting.default)), kind, setting.minimum, setting.maximum)
 
 
-def _number(env: Mapping[str, str], name: str, default: Any, kind: Callable[[str], Any], minimum: float,
-            maximum: float | None = None) -> Any:
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: Any,
+    kind: Callable[[str], Any],
+    minimum: float,
+    maximum: float | None = None,
+) -> Any:
     raw = env.get(name, "").strip()
     if not raw:
         return default

@@ -15,8 +15,9 @@ Retry/Catch them and asynchronous invocations are retried.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -45,6 +46,7 @@ def _session_id_in(payload: object) -> tuple[bool, Any]:
 
 # --- predicates ---------------------------------------------------------------------------------
 
+
 def _is_api_event(event: Event) -> bool:
     return "httpMethod" in event and isinstance(event.get("requestContext"), Mapping)
 
@@ -59,8 +61,10 @@ def _is_scheduled_event(event: Event) -> bool:
 
 def _is_sqs_batch(event: Event) -> bool:
     records = event.get("Records")
-    return isinstance(records, list) and bool(records) and all(
-        isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
     )
 
 
@@ -73,6 +77,7 @@ def _asks_for_a_sweep(event: Event) -> bool:
 
 
 # --- handlers -----------------------------------------------------------------------------------
+
 
 def _api(event: Event, context: LambdaContext) -> Any:
     logger.set_correlation_id(str(event["requestContext"].get("requestId") or "") or None)
@@ -112,7 +117,7 @@ def _sqs_sweep_batch(event: Event, context: LambdaContext) -> Any:
         try:
             name = validation.workgroup(json.loads(record.body or "").get("workgroup"))
         except (ValueError, AttributeError, TypeError):
-            raise SweepIncomplete("sweep message is not {\"workgroup\": NAME}") from None
+            raise SweepIncomplete('sweep message is not {"workgroup": NAME}') from None
         return sweep.sweep_one_workgroup(name).to_dict()
 
     # Every record failing is still a partial-batch answer (each retried, then its DLQ), not an
@@ -140,7 +145,7 @@ def route(event: object, context: LambdaContext) -> Any:
     # Keys only: an event sent here by mistake may carry data that does not belong in our logs.
     raise UnsupportedEvent(
         "unrecognised event: expected an API Gateway request, an EventBridge event, "
-        "or {\"SessionId\": \"...\"}; got keys " + ", ".join(sorted(map(str, event))[:10])
+        'or {"SessionId": "..."}; got keys ' + ", ".join(sorted(map(str, event))[:10])
     )
 
 

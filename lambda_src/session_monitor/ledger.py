@@ -37,7 +37,7 @@ from session_contract import ALERT_SEVERITY, HEALTHY_STATES, IDLE, RECOVERED, TE
 TERMINAL = TERMINAL_STATES
 HEALTHY = HEALTHY_STATES
 DEGRADED = "DEGRADED"
-__all__ = ["ALERT_SEVERITY", "IDLE", "RECOVERED", "TERMINAL", "HEALTHY", "DEGRADED", "decide", "settle"]
+__all__ = ["ALERT_SEVERITY", "DEGRADED", "HEALTHY", "IDLE", "RECOVERED", "TERMINAL", "decide", "settle"]
 END = "END"
 
 Source = Literal["listing", "filtered", "get"]

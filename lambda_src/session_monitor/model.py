@@ -8,17 +8,16 @@ members we do not know are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Literal, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import session_contract as contract
 
 from .redaction import redact_map
 
-SessionState = Literal[
-    "CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED"
-]
+SessionState = Literal["CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED"]
 Severity = Literal["critical", "warning", "info"]
 
 ALL_STATES: tuple[str, ...] = contract.SESSION_STATES
@@ -96,14 +95,14 @@ def iso_utc(value: object) -> str | None:
         return None
     if isinstance(value, (int, float)):
         try:
-            value = datetime.fromtimestamp(value, tz=timezone.utc)
+            value = datetime.fromtimestamp(value, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:  # botocore always attaches a zone; a naive value is taken as UTC
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _dict(value: object) -> Mapping[str, Any]:
@@ -165,11 +164,15 @@ def _engine_configuration(value: object) -> EngineConfiguration | None:
     # (API, alerts, logs) sees them.
     if not isinstance(value, Mapping):
         return None
-    classifications = [
-        Classification(name=_str(c.get("Name")), properties=redact_map(_str_map(c.get("Properties"))))
-        for c in (value.get("Classifications") or [])
-        if isinstance(c, Mapping)
-    ] if isinstance(value.get("Classifications"), list) else []
+    classifications = (
+        [
+            Classification(name=_str(c.get("Name")), properties=redact_map(_str_map(c.get("Properties"))))
+            for c in (value.get("Classifications") or [])
+            if isinstance(c, Mapping)
+        ]
+        if isinstance(value.get("Classifications"), list)
+        else []
+    )
     return EngineConfiguration(
         coordinator_dpu_size=_int(value.get("CoordinatorDpuSize")),
         max_concurrent_dpus=_int(value.get("MaxConcurrentDpus")),

@@ -6,6 +6,7 @@ alert is decided by the pure ``ledger``.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,8 +19,8 @@ from .config import Settings, settings
 from .errors import AlertDeliveryFailed, StateStoreUnavailable
 from .integration import athena, sns, state_store
 from .ledger import Action, Observation, Outcome, Policy, View
-from .notifier import Notifier
 from .model import Session, SessionSummary, session_from_get, summary_from_list
+from .notifier import Notifier
 from .observability import count, count_error, count_sessions_by_state, logger
 
 # Long enough for one SNS publish with retries; short enough that an alert whose sender died
@@ -39,9 +40,15 @@ def _moment(value: str | None) -> datetime | None:
 
 def observe(session: SessionSummary, source: ledger.Source) -> Observation:
     """What the ledger needs of a session: its state and the timestamps that can date it."""
-    return Observation(session.session_id, session.state, source, last_modified=_moment(session.last_modified_at),
-                       ended=_moment(session.ended_at), idle_since=_moment(session.idle_since),
-                       started=_moment(session.started_at))
+    return Observation(
+        session.session_id,
+        session.state,
+        source,
+        last_modified=_moment(session.last_modified_at),
+        ended=_moment(session.ended_at),
+        idle_since=_moment(session.idle_since),
+        started=_moment(session.started_at),
+    )
 
 
 # A watermark is when a workgroup's last complete sweep began; less this margin for clock skew
@@ -54,26 +61,39 @@ def policy(config: Settings, watermark: datetime | None = None) -> Policy:
     is history, however long ago that sweep was (an outage delays alerts, it does not lose them)."""
     idle = timedelta(minutes=config.idle_alert_minutes) if config.idle_alert_minutes > 0 else None
     history_before = None if watermark is None else watermark - WATERMARK_MARGIN
-    return Policy(lookback=timedelta(minutes=config.lookback_minutes), idle_alert=idle,
-                  history_before=history_before)
+    return Policy(lookback=timedelta(minutes=config.lookback_minutes), idle_alert=idle, history_before=history_before)
 
 
-def pin_first_sight(decision: ledger.Decision, before: View | None, observation: Observation, workgroup: str,
-                    now: datetime, rules: Policy) -> ledger.Decision:
+def pin_first_sight(
+    decision: ledger.Decision,
+    before: View | None,
+    observation: Observation,
+    workgroup: str,
+    now: datetime,
+    rules: Policy,
+) -> ledger.Decision:
     """Record the first sight of an undated state before alerting on it, so that every look
     (concurrent ones, and the retry after a crash) names the episode by the same moment.
 
     A conditional write registers ``decision.view.since`` unless the ledger already holds a
     sighting of this state; then that one is used and the decision made again from it."""
-    undated = [a for a in decision.actions if a.kind == "alert" and not a.episode.began_known
-               and a.episode.token != ledger.END]
+    undated = [
+        a for a in decision.actions if a.kind == "alert" and not a.episode.began_known and a.episode.token != ledger.END
+    ]
     if not undated or decision.view.since is None:
         return decision
     config = settings()
     _topic, table = config.require_alerting()
-    stored = state_store.register_sighting(table, config.scope, workgroup, observation.session_id,
-                                           observation.state or "UNKNOWN", decision.view.since,
-                                           int(now.timestamp()), VIEW_TTL_SECONDS)
+    stored = state_store.register_sighting(
+        table,
+        config.scope,
+        workgroup,
+        observation.session_id,
+        observation.state or "UNKNOWN",
+        decision.view.since,
+        int(now.timestamp()),
+        VIEW_TTL_SECONDS,
+    )
     if stored is None:
         return decision
     since, known = stored
@@ -95,8 +115,10 @@ def check_session(session_id: object, *, raise_on_alert_failure: bool = True) ->
     """
     session = fetch_session(session_id)
     count_sessions_by_state([session.state])
-    logger.info("session checked", extra={"session_id": session.session_id, "state": session.state,
-                                          "workgroup": session.workgroup})
+    logger.info(
+        "session checked",
+        extra={"session_id": session.session_id, "state": session.state, "workgroup": session.workgroup},
+    )
     try:
         sent = _decide_and_record(session)
     except (AlertDeliveryFailed, StateStoreUnavailable) as error:
@@ -145,12 +167,20 @@ def _remember(table: str, workgroup: str, session_id: str, before: View | None, 
     else:
         return
     if keep != before:
-        state_store.save_view(settings().state_table_name or "", settings().scope, workgroup, session_id, keep,
-                              int(now.timestamp()), VIEW_TTL_SECONDS)
+        state_store.save_view(
+            settings().state_table_name or "",
+            settings().scope,
+            workgroup,
+            session_id,
+            keep,
+            int(now.timestamp()),
+            VIEW_TTL_SECONDS,
+        )
 
 
-def carry_out(view: View, actions: tuple[Action, ...], session: Session | None, now: datetime
-              ) -> tuple[View, list[Outcome]]:
+def carry_out(
+    view: View, actions: tuple[Action, ...], session: Session | None, now: datetime
+) -> tuple[View, list[Outcome]]:
     """Carry out a decision's actions in order; the view records only what finished.
 
     ``session`` is GetSession's record (needed to send); None when only suppressions are due.
@@ -169,8 +199,14 @@ def _carry_out_one(action: Action, session: Session | None, now: datetime) -> Ou
     episode = action.episode
     if action.kind == "suppress":
         _topic, table = config.require_alerting()
-        state_store.suppress_alert(table, config.scope, episode.session_id, episode.key, int(now.timestamp()),
-                                   config.alert_record_ttl_days * 86_400)
+        state_store.suppress_alert(
+            table,
+            config.scope,
+            episode.session_id,
+            episode.key,
+            int(now.timestamp()),
+            config.alert_record_ttl_days * 86_400,
+        )
         logger.debug("history recorded, not alerted", extra={"episode": episode.key})
         return SUPPRESSED
     if session is None:
@@ -203,8 +239,15 @@ def notify_once(alert: Alert, notifier: Notifier | None = None) -> Outcome:
     _topic, table = config.require_alerting()
     notifier = notifier or default_notifier()
     session_id, key = alert.session.session_id, alert.episode.key
-    token, holder = state_store.claim_alert(table, config.scope, session_id, key, clock.epoch_seconds(),
-                                            ALERT_LEASE_SECONDS, config.alert_record_ttl_days * 86_400)
+    token, holder = state_store.claim_alert(
+        table,
+        config.scope,
+        session_id,
+        key,
+        clock.epoch_seconds(),
+        ALERT_LEASE_SECONDS,
+        config.alert_record_ttl_days * 86_400,
+    )
     if token is None:
         logger.debug("alert not claimed", extra={"alert_id": alert.alert_id, "holder": holder})
         by_holder: dict[str, Outcome] = {state_store.PENDING: IN_FLIGHT, state_store.SUPPRESSED: SUPPRESSED}
@@ -212,14 +255,19 @@ def notify_once(alert: Alert, notifier: Notifier | None = None) -> Outcome:
     try:
         message_id = notifier.publish(alert)
     except AlertDeliveryFailed:
-        try:
+        with contextlib.suppress(StateStoreUnavailable):  # else the lease runs out on its own
             state_store.release_alert(table, config.scope, session_id, key, token)
-        except StateStoreUnavailable:
-            pass  # the lease runs out on its own
         raise
     state_store.confirm_alert(table, config.scope, session_id, key, token, message_id, clock.epoch_seconds())
-    logger.info("alert published", extra={"alert_id": alert.alert_id, "severity": alert.severity,
-                                          "channel": notifier.name, "message_id": message_id})
+    logger.info(
+        "alert published",
+        extra={
+            "alert_id": alert.alert_id,
+            "severity": alert.severity,
+            "channel": notifier.name,
+            "message_id": message_id,
+        },
+    )
     return SENT_NOW
 
 

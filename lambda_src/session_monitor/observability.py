@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
-import session_contract as contract
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+import session_contract as contract
 
 SERVICE = os.environ.get(contract.ENV_POWERTOOLS_SERVICE_NAME, contract.SERVICE_NAME)
 NAMESPACE = os.environ.get(contract.ENV_POWERTOOLS_METRICS_NAMESPACE, contract.METRICS_NAMESPACE)
@@ -24,8 +25,9 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 def _dimensioned(name: str, value: float, dimension: str, key: str, unit: MetricUnit = MetricUnit.Count) -> None:
     # A metric with its own dimension must be flushed on its own line (EMF shares dimensions).
-    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE,
-                       default_dimensions={contract.DIMENSION_SERVICE: SERVICE}) as metric:
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={contract.DIMENSION_SERVICE: SERVICE}
+    ) as metric:
         metric.add_dimension(name=dimension, value=key)
 
 

@@ -69,15 +69,35 @@ words that only match as a whole word (``DBPASS``; ``PGPASS`` is a fragment of i
 
 from __future__ import annotations
 
+import itertools
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 REDACTED = "***redacted***"
 
 _SECRET_FRAGMENTS = (
-    "password", "passwd", "passphrase", "passcode", "pwd", "pgpass", "secret", "token", "credential",
-    "signature", "webhook", "apikey", "accesskey", "privatekey", "privkey", "accountkey", "encryptionkey",
-    "signingkey", "masterkey", "sshkey", "fernetkey", "keyfile",
+    "password",
+    "passwd",
+    "passphrase",
+    "passcode",
+    "pwd",
+    "pgpass",
+    "secret",
+    "token",
+    "credential",
+    "signature",
+    "webhook",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "privkey",
+    "accountkey",
+    "encryptionkey",
+    "signingkey",
+    "masterkey",
+    "sshkey",
+    "fernetkey",
+    "keyfile",
 )
 _SECRET_WORDS = frozenset({"pass", "sas", "sig", "jwt", "bearer", "pat", "sk", "ak"})
 _SECRET_LAST_WORDS = frozenset({"auth", "authorization"})
@@ -95,7 +115,7 @@ def _words(key: str) -> tuple[list[str], list[str]]:
 
 
 def _adjacent_runs(words: list[str]) -> list[str]:
-    return [first + second for first, second in zip(words, words[1:])]
+    return [first + second for first, second in itertools.pairwise(words)]
 
 
 def is_secret_key(key: str) -> bool:

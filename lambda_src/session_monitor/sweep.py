@@ -19,10 +19,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import session_contract as contract
 
@@ -151,8 +152,9 @@ class _WorkgroupSweep:
             return self.now - timedelta(minutes=self.config.lookback_minutes) - FIRST_SWEEP_REACH
         return watermark - WATERMARK_MARGIN
 
-    def _add_recent_in_alert_states(self, listed: dict[str, tuple[SessionSummary, ledger.Source]],
-                                    reach: datetime) -> None:
+    def _add_recent_in_alert_states(
+        self, listed: dict[str, tuple[SessionSummary, ledger.Source]], reach: datetime
+    ) -> None:
         """Newest first, until a session started before ``reach``: anything older was active (so
         listed and remembered) at the last complete sweep, or is history."""
         for state in FILTERED_STATES:
@@ -165,8 +167,9 @@ class _WorkgroupSweep:
 
     # -- deciding --
 
-    def _plan(self, views: dict[str, View], listed: dict[str, tuple[SessionSummary, ledger.Source]]
-              ) -> dict[str, Future[FollowUp] | FollowUp]:
+    def _plan(
+        self, views: dict[str, View], listed: dict[str, tuple[SessionSummary, ledger.Source]]
+    ) -> dict[str, Future[FollowUp] | FollowUp]:
         plans: dict[str, Future[FollowUp] | FollowUp] = {}
         for session_id, (summary, source) in listed.items():
             before = views.get(session_id)
@@ -195,8 +198,14 @@ class _WorkgroupSweep:
             return None, None  # gone (deleted workgroup, expired history): nothing left to say
         self.report.add(dpu_hours_seen=session.dpu_hours or 0.0)
         observation = monitor.observe(session, "get")
-        decision = monitor.pin_first_sight(ledger.decide(before, observation, self.now, self.policy),
-                                           before, observation, self.name, self.now, self.policy)
+        decision = monitor.pin_first_sight(
+            ledger.decide(before, observation, self.now, self.policy),
+            before,
+            observation,
+            self.name,
+            self.now,
+            self.policy,
+        )
         view, outcomes = monitor.carry_out(decision.view, decision.actions, session, self.now)
         self._report(session_id, decision.actions, outcomes)
         return session, view
@@ -204,14 +213,17 @@ class _WorkgroupSweep:
     def _report(self, session_id: str, actions: tuple[Action, ...], outcomes: list[Outcome]) -> None:
         scope = f"{self.config.account_id}/{self.config.region}"
         by_outcome: dict[str, list[str]] = {"alerts_sent": [], "alerts_suppressed": [], "alerts_pending": []}
-        for action, outcome in zip(actions, outcomes):
-            name = {"sent": "alerts_sent", "suppressed": "alerts_suppressed", "in_flight": "alerts_pending"}.get(outcome)
+        for action, outcome in zip(actions, outcomes, strict=False):
+            name = {"sent": "alerts_sent", "suppressed": "alerts_suppressed", "in_flight": "alerts_pending"}.get(
+                outcome
+            )
             if name:
                 by_outcome[name].append(episode_alert_id(scope, session_id, action.episode.key))
         self.report.add(**by_outcome)
 
-    def _collect(self, plans: dict[str, Future[FollowUp] | FollowUp]
-                 ) -> tuple[dict[str, View], list[str], list[SessionMonitorError]]:
+    def _collect(
+        self, plans: dict[str, Future[FollowUp] | FollowUp]
+    ) -> tuple[dict[str, View], list[str], list[SessionMonitorError]]:
         views: dict[str, View] = {}
         forgotten: list[str] = []
         failures: list[SessionMonitorError] = []
@@ -232,16 +244,26 @@ class _WorkgroupSweep:
         self.report.add(sessions_by_state=Counter(s or "UNKNOWN" for s in states))
         return views, forgotten, failures
 
-    def _save(self, known: state_store.WorkgroupLedger, views: dict[str, View], forgotten: list[str],
-              complete: bool) -> None:
+    def _save(
+        self, known: state_store.WorkgroupLedger, views: dict[str, View], forgotten: list[str], complete: bool
+    ) -> None:
         now = int(self.now.timestamp())
         upserts = {
-            session_id: view for session_id, view in views.items()
+            session_id: view
+            for session_id, view in views.items()
             if view != known.views.get(session_id) or now - known.written_at.get(session_id, 0) >= VIEW_REFRESH_SECONDS
         }
         deletes = [session_id for session_id in forgotten if session_id in known.views]
-        state_store.save_workgroup(self.table, self.config.scope, self.name, upserts, deletes,
-                                   self.now if complete else None, now, VIEW_TTL_SECONDS)
+        state_store.save_workgroup(
+            self.table,
+            self.config.scope,
+            self.name,
+            upserts,
+            deletes,
+            self.now if complete else None,
+            now,
+            VIEW_TTL_SECONDS,
+        )
 
 
 def watched_workgroups(config: Settings) -> list[str]:
@@ -258,8 +280,10 @@ def sweep_workgroups(workgroups: list[str], now: datetime | None = None) -> Swee
     report = SweepReport(workgroups=list(workgroups))
     now = now or clock.utc_now()
     workers = max(1, min(config.sweep_max_workers, len(workgroups) or 1))
-    with ThreadPoolExecutor(config.sweep_max_workers, thread_name_prefix="get-session") as sessions_pool, \
-            ThreadPoolExecutor(workers, thread_name_prefix="workgroup") as workgroup_pool:
+    with (
+        ThreadPoolExecutor(config.sweep_max_workers, thread_name_prefix="get-session") as sessions_pool,
+        ThreadPoolExecutor(workers, thread_name_prefix="workgroup") as workgroup_pool,
+    ):
         futures = {
             name: workgroup_pool.submit(_WorkgroupSweep(name, config, table, now, sessions_pool, report).run)
             for name in workgroups
@@ -269,7 +293,7 @@ def sweep_workgroups(workgroups: list[str], now: datetime | None = None) -> Swee
                 future.result()
             except SessionMonitorError as error:
                 report.failed_workgroups[name] = error.code
-            except Exception:  # a bug in one workgroup's data must not hide the others' alerts
+            except Exception:  # noqa: BLE001  a bug in one workgroup's data must not hide the others' alerts
                 logger.exception("workgroup sweep crashed", extra={"workgroup": name})
                 report.failed_workgroups[name] = "InternalError"
     report.duration_ms = int((time.monotonic() - started) * 1000)
@@ -314,8 +338,10 @@ def run_scheduled_sweep(now: datetime | None = None) -> SweepReport:
         return report
     report = sweep_workgroups(workgroups, now)
     if report.failed_workgroups:
-        raise SweepIncomplete("sweep incomplete; failed workgroups: " + ", ".join(
-            f"{name} ({code})" for name, code in sorted(report.failed_workgroups.items())))
+        raise SweepIncomplete(
+            "sweep incomplete; failed workgroups: "
+            + ", ".join(f"{name} ({code})" for name, code in sorted(report.failed_workgroups.items()))
+        )
     return report
 
 

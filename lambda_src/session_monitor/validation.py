@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidParameter, InvalidSessionId, InvalidWorkgroup
-
 import session_contract as contract
+
+from .errors import InvalidParameter, InvalidSessionId, InvalidWorkgroup
 
 # From the athena service model (botocore 1.44), kept in the contract module.
 SESSION_ID_MAX_LENGTH = contract.SESSION_ID_MAX_LENGTH
@@ -25,18 +25,14 @@ def session_id(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidSessionId(f"SessionId must be a string, got {type(value).__name__}")
     if not 1 <= len(value) <= SESSION_ID_MAX_LENGTH:
-        raise InvalidSessionId(
-            f"SessionId must be 1 to {SESSION_ID_MAX_LENGTH} characters, got {len(value)}"
-        )
+        raise InvalidSessionId(f"SessionId must be 1 to {SESSION_ID_MAX_LENGTH} characters, got {len(value)}")
     return value
 
 
 def workgroup(value: object) -> str:
     """Return ``value`` if it is a valid WorkGroupName, else raise InvalidWorkgroup."""
     if not isinstance(value, str) or not WORKGROUP_PATTERN.fullmatch(value):
-        raise InvalidWorkgroup(
-            "workgroup must be 1 to 128 characters of letters, digits, '.', '_' or '-'"
-        )
+        raise InvalidWorkgroup("workgroup must be 1 to 128 characters of letters, digits, '.', '_' or '-'")
     return value
 
 

@@ -50,9 +50,11 @@ def test_python_app_py_synthesizes_cdk_json_context(direct_run: tuple[subprocess
     assert [r for r in report["pluginReports"] if r.get("conclusion") != "success"] == []
 
 
-def test_python_app_py_applies_cdk_json_feature_flags(direct_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_python_app_py_applies_cdk_json_feature_flags(
+    direct_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     # @aws-cdk/aws-iam:minimizePolicies (from cdk.json) merges statements that share a resource.
-    result, outdir = direct_run
+    _result, outdir = direct_run
     assert CDK_JSON_CONTEXT["@aws-cdk/aws-iam:minimizePolicies"] is True
     template = json.loads((outdir / "AthenaSessionMonitor.template.json").read_text())
     statements = [

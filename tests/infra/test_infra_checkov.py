@@ -22,15 +22,15 @@ CHECKOV = Path(os.environ.get("CHECKOV_BIN", Path(__file__).resolve().parents[2]
 # one that no longer occurs anywhere (the explanation would be stale).
 ACCEPTED = {
     "CKV_AWS_27": "the queues use SQS-managed server-side encryption (SqsManagedSseEnabled), which this "
-                  "check does not recognise; a CMK would add key policies for EventBridge and Lambda for no gain",
+    "check does not recognise; a CMK would add key policies for EventBridge and Lambda for no gain",
     "CKV_AWS_119": "the state table holds session ids, states and SNS message ids, encrypted with the AWS-owned "
-                   "key; a customer-managed key costs money and adds nothing an auditor needs here",
+    "key; a customer-managed key costs money and adds nothing an auditor needs here",
     "CKV_AWS_158": "the logs are tested to hold no credentials, role ARNs, KMS keys or raw Athena answers; "
-                   "CloudWatch Logs encrypts them at rest with its own key",
+    "CloudWatch Logs encrypts them at rest with its own key",
     "CKV_AWS_116": "failed asynchronous invocations go to an on-failure destination (an SQS queue that keeps "
-                   "the event and the error), which supersedes a Lambda dead-letter queue",
+    "the event and the error), which supersedes a Lambda dead-letter queue",
     "CKV_AWS_117": "the function calls only AWS APIs over TLS and reaches nothing inside a VPC; a VPC would "
-                   "add NAT or endpoints and cold-start cost for no isolation gained",
+    "add NAT or endpoints and cold-start cost for no isolation gained",
     "CKV_AWS_173": "the environment holds names and ARNs, no secrets; Lambda encrypts it at rest by default",
     "CKV_AWS_120": "a cache would answer stale session states, the one thing a monitor must not do",
 }
@@ -43,9 +43,22 @@ def findings(discovery: Synthesized, configured: Synthesized) -> dict[str, set[s
     failed: dict[str, set[str]] = {}
     for variant in (discovery, configured):
         result = subprocess.run(
-            [str(CHECKOV), "-f", str(variant.path), "--framework", "cloudformation", "--output", "json",
-             "--quiet", "--skip-download", "--compact"],
-            capture_output=True, text=True, timeout=300, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+            [
+                str(CHECKOV),
+                "-f",
+                str(variant.path),
+                "--framework",
+                "cloudformation",
+                "--output",
+                "json",
+                "--quiet",
+                "--skip-download",
+                "--compact",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
         )
         report = json.loads(result.stdout)
         for check in report.get("results", {}).get("failed_checks", []):

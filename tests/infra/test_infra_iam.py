@@ -92,7 +92,7 @@ def test_resource_star_only_for_actions_without_resource_level_permissions(varia
 
 
 def test_function_role_has_no_managed_policies(variant: Synthesized) -> None:
-    function_id, function = variant.only("AWS::Lambda::Function")
+    _function_id, function = variant.only("AWS::Lambda::Function")
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     role = variant.data["Resources"][role_id]["Properties"]
     assert "ManagedPolicyArns" not in role
@@ -100,14 +100,14 @@ def test_function_role_has_no_managed_policies(variant: Synthesized) -> None:
 
 
 def test_function_writes_only_its_own_log_group(variant: Synthesized) -> None:
-    function_id, function = variant.only("AWS::Lambda::Function")
+    _function_id, function = variant.only("AWS::Lambda::Function")
     log_group = render(function["Properties"]["LoggingConfig"]["LogGroup"])
     assert granted(variant, "logs:PutLogEvents") == {log_group.replace("}", ".Arn}")}
     assert "logs:CreateLogGroup" not in {a for s in variant.policy_statements() for a in as_list(s["Action"])}
 
 
 def test_fanout_may_only_send_to_its_work_queue(configured: Synthesized, discovery: Synthesized) -> None:
-    mapping_id, mapping = configured.only("AWS::Lambda::EventSourceMapping")
+    _mapping_id, mapping = configured.only("AWS::Lambda::EventSourceMapping")
     queue_arn = render(mapping["Properties"]["EventSourceArn"])
     assert granted(configured, "sqs:SendMessage") >= {queue_arn}
     # The other SendMessage grant is the async on-failure destination.

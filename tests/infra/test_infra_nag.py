@@ -12,9 +12,7 @@ from tests.infra.support import CDK_JSON_CONTEXT, CONFIGURED_CONTEXT, Synthesize
 
 
 def describe(violations: Any) -> list[str]:
-    return [
-        f"{v.severity} {v.rule_name}: {[r.construct_path for r in v.violating_resources]}" for v in violations
-    ]
+    return [f"{v.severity} {v.rule_name}: {[r.construct_path for r in v.violating_resources]}" for v in violations]
 
 
 def test_no_unacknowledged_findings(variant: Synthesized) -> None:

@@ -26,7 +26,8 @@ def test_topic_uses_the_stack_key_and_the_key_rotates(variant: Synthesized) -> N
 def test_key_policy_lets_alarms_and_eventbridge_publish(discovery: Synthesized, service: str) -> None:
     _, key = discovery.only("AWS::KMS::Key")
     allowed = [
-        s for s in key["Properties"]["KeyPolicy"]["Statement"]
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
         if s.get("Principal") == {"Service": service} and s["Effect"] == "Allow"
     ]
     assert len(allowed) == 1
@@ -40,7 +41,9 @@ def test_topic_policy_keeps_cloudwatch_alarms_able_to_publish(discovery: Synthes
     (alarms,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert alarms["Effect"] == "Allow" and alarms["Action"] == "sns:Publish"
     assert render(alarms["Condition"]["ArnLike"]["aws:SourceArn"]).endswith(":alarm:*")
-    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+    )
 
 
 def test_every_queue_is_encrypted_and_tls_only(variant: Synthesized) -> None:
@@ -120,7 +123,8 @@ def test_stage_logs_traces_and_throttles(variant: Synthesized) -> None:
     assert settings["ThrottlingRateLimit"] == constants.API_THROTTLE_RATE_LIMIT
     assert settings["ThrottlingBurstLimit"] == constants.API_THROTTLE_BURST_LIMIT
     access_log_groups = [
-        lg for lg in variant.resources("AWS::Logs::LogGroup").items()
+        lg
+        for lg in variant.resources("AWS::Logs::LogGroup").items()
         if lg[0] in render(props["AccessLogSetting"]["DestinationArn"])
     ]
     assert len(access_log_groups) == 1 and access_log_groups[0][1]["Properties"]["RetentionInDays"] > 0
@@ -209,8 +213,9 @@ def test_function_environment_matches_the_contract(variant: Synthesized) -> None
 
 
 def test_powertools_layer_is_the_version_pinned_in_requirements(variant: Synthesized) -> None:
-    pinned = re.search(r"^aws-lambda-powertools(?:\[[^\]]*\])?==(\S+)$",
-                       (REPO_ROOT / "requirements.txt").read_text(), re.M).group(1)
+    pinned = re.search(
+        r"^aws-lambda-powertools(?:\[[^\]]*\])?==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(), re.M
+    ).group(1)
     _, function = variant.only("AWS::Lambda::Function")
     (layer,) = function["Properties"]["Layers"]
     parameter = variant.data["Parameters"][layer["Ref"]]
@@ -230,14 +235,25 @@ def test_asset_exclude_patterns_apply_at_any_depth(tmp_path: Path) -> None:
     from aws_cdk import App, Stack
 
     source = tmp_path / "src"
-    for relative in ("pkg/mod.py", "pkg/__pycache__/mod.cpython-314.pyc", "pkg/tests/test_mod.py",
-                     "pkg/sub/stray.pyc", "pkg.egg-info/PKG-INFO", "pkg/sub/keep.py"):
+    for relative in (
+        "pkg/mod.py",
+        "pkg/__pycache__/mod.cpython-314.pyc",
+        "pkg/tests/test_mod.py",
+        "pkg/sub/stray.pyc",
+        "pkg.egg-info/PKG-INFO",
+        "pkg/sub/keep.py",
+    ):
         (source / relative).parent.mkdir(parents=True, exist_ok=True)
         (source / relative).write_text("x")
     app = App(outdir=str(tmp_path / "out"))
     stack = Stack(app, "AssetProbe")
-    lambda_.Function(stack, "Probe", runtime=lambda_.Runtime.PYTHON_3_14, handler="pkg.mod.handler",
-                     code=lambda_.Code.from_asset(str(source), exclude=constants.ASSET_EXCLUDES))
+    lambda_.Function(
+        stack,
+        "Probe",
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        handler="pkg.mod.handler",
+        code=lambda_.Code.from_asset(str(source), exclude=constants.ASSET_EXCLUDES),
+    )
     (staged,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("asset.")]
     assert {p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()} == {
         "pkg/mod.py",
@@ -305,7 +321,7 @@ def test_dashboard_shows_the_domain_metrics(variant: Synthesized) -> None:
     for name in ("AlertsPublished", "DpuHoursSeen", "SweepDurationMs"):
         assert ("AthenaSessionMonitor", name, *service) in plain
     expressions = [x["expression"] for m in metrics for x in m if isinstance(x, dict) and "expression" in x]
-    assert any(e.startswith("SEARCH('{AthenaSessionMonitor,Kind,service} MetricName=\"Errors\"") for e in expressions)
+    assert any(e.startswith('SEARCH(\'{AthenaSessionMonitor,Kind,service} MetricName="Errors"') for e in expressions)
     lambda_metrics = {m[1] for m in plain if m and m[0] == "AWS/Lambda"}
     assert {"Invocations", "Errors", "Duration", "Throttles"} <= lambda_metrics
     assert any(w["type"] == "alarm" for w in widgets)

@@ -39,9 +39,15 @@ def test_looking_twice_at_a_failed_session_alerts_once(athena, alerts, context):
     sent = alerts.received()
     assert len(sent) == 1
     assert sent[0]["subject"] == "[CRITICAL] Athena Spark session FAILED in analytics: s-1"
-    assert sent[0]["attributes"] == {"state": "FAILED", "severity": "critical", "workgroup": "analytics",
-                                     "session_id": "s-1", "alert_id": alert_id("s-1", "FAILED"),
-                                     "account": "123456789012", "region": "us-east-1"}
+    assert sent[0]["attributes"] == {
+        "state": "FAILED",
+        "severity": "critical",
+        "workgroup": "analytics",
+        "session_id": "s-1",
+        "alert_id": alert_id("s-1", "FAILED"),
+        "account": "123456789012",
+        "region": "us-east-1",
+    }
 
 
 def test_too_long_session_id_is_a_400_and_never_reaches_athena(athena, alerts, context):
@@ -76,7 +82,9 @@ def test_internal_server_error_is_a_502(athena, alerts, context):
 
 
 def test_access_denied_is_a_502_saying_so(athena, alerts, context):
-    athena.add_client_error("get_session", "AccessDeniedException", "User: arn:aws:sts::1:assumed-role/x is not authorized", 400)
+    athena.add_client_error(
+        "get_session", "AccessDeniedException", "User: arn:aws:sts::1:assumed-role/x is not authorized", 400
+    )
     status, body, _ = call(api_event("/sessions/s-1"), context)
     assert (status, body["error"], body["retryable"]) == (502, "AthenaAccessDenied", False)
     assert "assumed-role" not in body["message"]
@@ -114,26 +122,49 @@ def test_sns_failure_still_answers_and_the_next_look_sends_the_alert(athena, ale
 def test_list_sessions_pages_through_a_workgroup(athena, alerts, context):
     from tests.helpers import NOW
 
-    page = {"Sessions": [{"SessionId": "a", "Status": {"State": "IDLE", "StartDateTime": NOW}, "NotebookVersion": "Athena notebook version 1",
-                          "EngineVersion": {"SelectedEngineVersion": "PySpark engine version 3", "EffectiveEngineVersion": "PySpark engine version 3"}},
-                         {"SessionId": "b", "Status": {"State": "BUSY"}}],
-            "NextToken": "tok-2"}
+    page = {
+        "Sessions": [
+            {
+                "SessionId": "a",
+                "Status": {"State": "IDLE", "StartDateTime": NOW},
+                "NotebookVersion": "Athena notebook version 1",
+                "EngineVersion": {
+                    "SelectedEngineVersion": "PySpark engine version 3",
+                    "EffectiveEngineVersion": "PySpark engine version 3",
+                },
+            },
+            {"SessionId": "b", "Status": {"State": "BUSY"}},
+        ],
+        "NextToken": "tok-2",
+    }
     athena.add_response("list_sessions", page, {"WorkGroup": "analytics", "MaxResults": 2})
-    athena.add_response("list_sessions", {"Sessions": [{"SessionId": "c", "Status": {"State": "CREATING"}}]},
-                        {"WorkGroup": "analytics", "MaxResults": 2, "NextToken": "tok-2"})
+    athena.add_response(
+        "list_sessions",
+        {"Sessions": [{"SessionId": "c", "Status": {"State": "CREATING"}}]},
+        {"WorkGroup": "analytics", "MaxResults": 2, "NextToken": "tok-2"},
+    )
     status, body, _ = call(api_event("/sessions", {"workgroup": "analytics", "max_results": "2"}), context)
     assert status == 200
     assert [s["session_id"] for s in body["sessions"]] == ["a", "b"] and body["next_token"] == "tok-2"
     assert body["sessions"][0]["workgroup"] == "analytics"
     assert body["sessions"][0]["engine_version"] == "PySpark engine version 3"
     assert body["sessions"][0]["started_at"] == "2026-11-26T12:00:00Z"
-    status, body, _ = call(api_event("/sessions", {"workgroup": "analytics", "max_results": "2", "next_token": "tok-2"}), context)
+    status, body, _ = call(
+        api_event("/sessions", {"workgroup": "analytics", "max_results": "2", "next_token": "tok-2"}), context
+    )
     assert [s["session_id"] for s in body["sessions"]] == ["c"] and body["next_token"] is None
     assert alerts.received() == []  # listing is a read: it never alerts
 
 
-@pytest.mark.parametrize("query", [None, {"workgroup": "bad name"}, {"workgroup": "a", "max_results": "0"},
-                                   {"workgroup": "a", "max_results": "many"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        None,
+        {"workgroup": "bad name"},
+        {"workgroup": "a", "max_results": "0"},
+        {"workgroup": "a", "max_results": "many"},
+    ],
+)
 def test_bad_list_parameters_are_400(athena, alerts, context, query):
     status, body, _ = call(api_event("/sessions", query), context)
     assert status == 400 and body["error"] == "InvalidInput"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from session_monitor import errors
 from session_monitor.entry import handler
 from session_monitor.model import ALL_STATES
-from datetime import timedelta
-
 from tests.helpers import NOW, alert_id, get_session_response, load_event, session_check_event
 
 
@@ -32,8 +31,11 @@ def test_every_state_by_direct_invocation_alerts_only_when_it_should(athena, ale
 
 @pytest.mark.parametrize("key", ["SessionId", "session_id"])
 def test_an_eventbridge_event_naming_a_session_checks_it(athena, alerts, context, key):
-    athena.add_response("get_session", get_session_response("s-2", "TERMINATED", reason="Session was terminated per request"),
-                        {"SessionId": "s-2"})
+    athena.add_response(
+        "get_session",
+        get_session_response("s-2", "TERMINATED", reason="Session was terminated per request"),
+        {"SessionId": "s-2"},
+    )
     result = handler(session_check_event("s-2", key), context)
     assert result["state"] == "TERMINATED"
     [alert] = alerts.received()
@@ -45,8 +47,10 @@ def test_degraded_then_failed_sends_two_alerts_and_no_more(athena, alerts, conte
     for state in ("DEGRADED", "DEGRADED", "FAILED", "FAILED"):
         athena.add_response("get_session", get_session_response("s-3", state), {"SessionId": "s-3"})
         handler({"SessionId": "s-3"}, context)
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id("s-3", "DEGRADED", NOW - timedelta(minutes=1)),
-                                                                     alert_id("s-3", "FAILED")]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [
+        alert_id("s-3", "DEGRADED", NOW - timedelta(minutes=1)),
+        alert_id("s-3", "FAILED"),
+    ]
 
 
 @pytest.mark.parametrize("bad", ["", "x" * 257, None, 17, ["s-1"]])
@@ -64,11 +68,14 @@ def test_unknown_session_raises_session_not_found(athena, alerts, context, code)
         handler({"SessionId": "missing"}, context)
 
 
-@pytest.mark.parametrize("code,status,expected", [
-    ("ThrottlingException", 400, errors.AthenaThrottled),
-    ("InternalServerException", 500, errors.AthenaUnavailable),
-    ("AccessDeniedException", 400, errors.AthenaAccessDenied),
-])
+@pytest.mark.parametrize(
+    "code,status,expected",
+    [
+        ("ThrottlingException", 400, errors.AthenaThrottled),
+        ("InternalServerException", 500, errors.AthenaUnavailable),
+        ("AccessDeniedException", 400, errors.AthenaAccessDenied),
+    ],
+)
 def test_athena_failures_raise_named_errors(athena, alerts, context, code, status, expected):
     athena.add_client_error("get_session", code, "upstream text", status)
     with pytest.raises(expected) as raised:
@@ -76,11 +83,25 @@ def test_athena_failures_raise_named_errors(athena, alerts, context, code, statu
     assert "upstream text" not in str(raised.value)
 
 
-@pytest.mark.parametrize("event", [
-    {}, {"foo": "bar"}, [], "SessionId", None, 42,
-    {"Records": [{"eventSource": "aws:sns", "Sns": {"Message": "{}"}}]},
-    {"version": "0", "id": "1", "detail-type": "Athena Query State Change", "source": "aws.athena", "detail": {"queryExecutionId": "q"}},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"foo": "bar"},
+        [],
+        "SessionId",
+        None,
+        42,
+        {"Records": [{"eventSource": "aws:sns", "Sns": {"Message": "{}"}}]},
+        {
+            "version": "0",
+            "id": "1",
+            "detail-type": "Athena Query State Change",
+            "source": "aws.athena",
+            "detail": {"queryExecutionId": "q"},
+        },
+    ],
+)
 def test_unrecognised_events_raise_unsupported_event(alerts, context, event):
     with pytest.raises(errors.UnsupportedEvent):
         handler(event, context)

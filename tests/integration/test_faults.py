@@ -9,16 +9,15 @@ import copy
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import boto3
 import pytest
 from botocore.config import Config
 
+from local_mode.athena_emulator import FIXED_START
 from session_monitor import clock, errors, sweep
 from session_monitor.entry import handler
-from datetime import timedelta
-
-from local_mode.athena_emulator import FIXED_START
 from tests.helpers import alert_id, api_event, load_event
 
 
@@ -36,8 +35,11 @@ def etl(emulated_athena, monkeypatch):
 def test_a_slow_athena_is_a_504_not_a_hang(etl, context, monkeypatch):
     from session_monitor.integration import clients
 
-    monkeypatch.setattr(clients, "CLIENT_CONFIG", Config(retries={"mode": "standard", "total_max_attempts": 1},
-                                                         connect_timeout=1, read_timeout=0.5))
+    monkeypatch.setattr(
+        clients,
+        "CLIENT_CONFIG",
+        Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1, read_timeout=0.5),
+    )
     clients.reset()
     sid = etl.emulator.start_session("etl")
     etl.emulator.inject_fault(session_id=sid, operation="GetSession", kind="slow", delay_seconds=1.5, times=None)
@@ -78,7 +80,9 @@ def test_a_dynamodb_outage_fails_the_direct_check_and_loses_nothing(etl, alerts,
     config.settings.cache_clear()
     handler({"SessionId": sid}, context)  # the retry
     handler({"SessionId": sid}, context)
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id(sid, "DEGRADED", FIXED_START + timedelta(seconds=20))]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [
+        alert_id(sid, "DEGRADED", FIXED_START + timedelta(seconds=20))
+    ]
 
 
 def test_overlapping_sweeps_and_concurrent_api_requests_alert_each_change_once(etl, alerts, context):
@@ -89,8 +93,11 @@ def test_overlapping_sweeps_and_concurrent_api_requests_alert_each_change_once(e
     per-container state, so concurrent containers are modelled as threads running the use cases
     (what they share is DynamoDB and SNS, here moto); each thread is one container's invocation."""
     from session_monitor import monitor
-    failing = [etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x"), (40, "FAILED", "y")])
-               for _ in range(6)]
+
+    failing = [
+        etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x"), (40, "FAILED", "y")])
+        for _ in range(6)
+    ]
     for _ in range(20):
         etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "BUSY", None)])
     etl.clock.advance(30)
@@ -117,8 +124,10 @@ def test_overlapping_sweeps_and_concurrent_api_requests_alert_each_change_once(e
     handler(load_event("scheduled_event.json"), context)  # whatever was in flight is settled
     assert statuses == ["FAILED"] * 24
     received = sorted(a["attributes"]["alert_id"] for a in alerts.received())
-    assert received == sorted([alert_id(s, "DEGRADED", FIXED_START + timedelta(seconds=20)) for s in failing]
-                               + [alert_id(s, "FAILED") for s in failing])
+    assert received == sorted(
+        [alert_id(s, "DEGRADED", FIXED_START + timedelta(seconds=20)) for s in failing]
+        + [alert_id(s, "FAILED") for s in failing]
+    )
 
 
 def test_logs_at_info_hold_no_credentials_role_arns_keys_or_raw_responses(etl, alerts, context, caplog):
@@ -134,8 +143,17 @@ def test_logs_at_info_hold_no_credentials_role_arns_keys_or_raw_responses(etl, a
         handler(api_event(f"/sessions/{sid}"), context)
     text = "\n".join(logger.registered_formatter.format(r) for r in caplog.records if r.levelno >= 20)
     assert sid in text  # the logs are useful...
-    for secret in ("testing", "AWS_SECRET", "arn:aws:iam::", ":role/", "arn:aws:kms", "ExecutionRole",
-                   "SessionConfiguration", "EngineConfiguration", "DpuExecutionInMillis"):
+    for secret in (
+        "testing",
+        "AWS_SECRET",
+        "arn:aws:iam::",
+        ":role/",
+        "arn:aws:kms",
+        "ExecutionRole",
+        "SessionConfiguration",
+        "EngineConfiguration",
+        "DpuExecutionInMillis",
+    ):
         assert secret not in text, secret  # ...and hold nothing sensitive or raw
 
 
@@ -143,8 +161,11 @@ def test_error_bodies_never_echo_aws_exception_text(etl, context):
     etl.emulator.inject_fault(operation="GetSession", kind="internal", times=None)
     response = handler(api_event("/sessions/whatever"), context)
     assert response["statusCode"] == 502
-    assert json.loads(response["body"]) == {"error": "AthenaUnavailable",
-                                            "message": "Athena had an internal error; retry later", "retryable": True}
+    assert json.loads(response["body"]) == {
+        "error": "AthenaUnavailable",
+        "message": "Athena had an internal error; retry later",
+        "retryable": True,
+    }
 
 
 def test_the_subscribed_queue_sees_filterable_attributes(etl, alerts, context):
@@ -153,19 +174,27 @@ def test_the_subscribed_queue_sees_filterable_attributes(etl, alerts, context):
     sqs = boto3.client("sqs", region_name="us-east-1")
     queue_url = sqs.create_queue(QueueName="critical-only")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=alerts.topic_arn, Protocol="sqs", Endpoint=arn,
-                  Attributes={"FilterPolicy": json.dumps({"severity": ["critical"]})})
+    sns.subscribe(
+        TopicArn=alerts.topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps({"severity": ["critical"]})},
+    )
     degraded = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x")])
     failed = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "y")])
     etl.clock.advance(60)
     handler({"SessionId": degraded}, context)
     handler({"SessionId": failed}, context)
-    bodies = [json.loads(json.loads(m["Body"])["Message"]) for m in
-              sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])]
+    bodies = [
+        json.loads(json.loads(m["Body"])["Message"])
+        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    ]
     assert [b["session_id"] for b in bodies] == [failed]
 
 
-def test_an_invocation_that_ends_in_the_on_failure_queue_can_be_redriven_and_alerts_once(etl, alerts, context, monkeypatch):
+def test_an_invocation_that_ends_in_the_on_failure_queue_can_be_redriven_and_alerts_once(
+    etl, alerts, context, monkeypatch
+):
     """SNS down for longer than Lambda's two async retries: the scheduled event lands in the
     on-failure destination with its named error; redriving its requestPayload sends the alert once."""
     from session_monitor import config
@@ -183,12 +212,17 @@ def test_an_invocation_that_ends_in_the_on_failure_queue_can_be_redriven_and_ale
             failures.append(type(error).__name__)
     assert failures == ["SweepIncomplete"] * 3
     # What Lambda writes to the on-failure destination (abridged to the fields a redrive uses).
-    record = {"requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
-              "requestPayload": event, "responsePayload": {"errorType": failures[-1]}}
+    record = {
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responsePayload": {"errorType": failures[-1]},
+    }
     assert alerts.received() == [] and [i for i in alerts.items() if i["sk"]["S"].startswith("ALERT#")] == []
 
     monkeypatch.setenv("ALERTS_TOPIC_ARN", alerts.topic_arn)
     config.settings.cache_clear()
     handler(record["requestPayload"], context)  # the operator redrives the queue
     handler(record["requestPayload"], context)  # ...and by mistake a second time
-    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [alert_id(sid, "DEGRADED", FIXED_START + timedelta(seconds=20))]
+    assert [a["attributes"]["alert_id"] for a in alerts.received()] == [
+        alert_id(sid, "DEGRADED", FIXED_START + timedelta(seconds=20))
+    ]

@@ -2,6 +2,7 @@
 
 Each test is an attack that lost, doubled or leaked an alert before its fix (A1..A17 in the
 review): through the real handler, the emulator over loopback and moto. What held is kept too."""
+
 from __future__ import annotations
 
 import copy
@@ -22,6 +23,7 @@ def etl(emulated_athena, monkeypatch):
     monkeypatch.setenv("LOOKBACK_MINUTES", "15")
     monkeypatch.setenv("SCHEDULE_MINUTES", "5")
     from session_monitor import config
+
     config.settings.cache_clear()
     emulated_athena.emulator.add_workgroup("etl")
     monkeypatch.setattr(clock, "utc_now", emulated_athena.clock.now)
@@ -33,14 +35,24 @@ def sweep(context):
 
 
 def states(received):
-    return [(a["attributes"]["session_id"], a["attributes"]["state"], a["attributes"]["alert_id"].split("#", 1)[1]) for a in received]
+    return [
+        (a["attributes"]["session_id"], a["attributes"]["state"], a["attributes"]["alert_id"].split("#", 1)[1])
+        for a in received
+    ]
 
 
 # A1: DEGRADED stays DEGRADED, only its StateChangeReason changes -> LastModifiedDateTime moves
 def test_a1_degraded_new_reason_is_not_a_new_episode(etl, alerts, context):
-    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "IDLE", None),
-                                                    (60, "DEGRADED", "no healthy coordinator"),
-                                                    (400, "DEGRADED", "executor lost")], idle_timeout_minutes=480)
+    etl.emulator.start_session(
+        "etl",
+        script=[
+            (0, "CREATING", None),
+            (10, "IDLE", None),
+            (60, "DEGRADED", "no healthy coordinator"),
+            (400, "DEGRADED", "executor lost"),
+        ],
+        idle_timeout_minutes=480,
+    )
     got = []
     for _ in range(3):
         etl.clock.advance(300)
@@ -52,7 +64,10 @@ def test_a1_degraded_new_reason_is_not_a_new_episode(etl, alerts, context):
 # A2: a workgroup whose sweep fails for longer than the look-back: the failure it missed is lost
 def test_a2_outage_longer_than_lookback_loses_the_failure(etl, alerts, context):
     from session_monitor.errors import SweepIncomplete
-    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "BUSY", None)], idle_timeout_minutes=480)
+
+    sid = etl.emulator.start_session(
+        "etl", script=[(0, "CREATING", None), (10, "BUSY", None)], idle_timeout_minutes=480
+    )
     etl.clock.advance(60)
     sweep(context)  # sees it BUSY
     etl.emulator.inject_fault(workgroup="etl", operation="ListSessions", kind="throttle", times=None)
@@ -64,13 +79,14 @@ def test_a2_outage_longer_than_lookback_loses_the_failure(etl, alerts, context):
             sweep(context)
     etl.emulator.clear_faults()
     etl.clock.advance(60)
-    report = sweep(context)
+    sweep(context)
     assert [s for _, s, _ in states(alerts.received())] == ["FAILED"]
 
 
 # A3: undated DEGRADED read by the API while a sweep is between its load and its follow-up
 def test_a3_undated_degraded_api_read_during_sweep_doubles_with_different_alert_ids(etl, alerts, context, monkeypatch):
     from session_monitor import monitor
+
     etl.emulator.omit_timestamps = {"LastModifiedDateTime", "IdleSinceDateTime"}
     sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "DEGRADED", "x")])
     etl.clock.advance(60)
@@ -93,8 +109,9 @@ def test_a3_undated_degraded_api_read_during_sweep_doubles_with_different_alert_
 # A3b: two overlapping sweeps (duplicated scheduled event, or fan-out + inline) a second apart
 def test_a3b_undated_degraded_two_overlapping_sweeps(etl, alerts, context, monkeypatch):
     from session_monitor import monitor
+
     etl.emulator.omit_timestamps = {"LastModifiedDateTime", "IdleSinceDateTime"}
-    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "DEGRADED", "x")])
+    etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "DEGRADED", "x")])
     etl.clock.advance(60)
     real_fetch = monitor.fetch_session
     done = []
@@ -115,8 +132,9 @@ def test_a3b_undated_degraded_two_overlapping_sweeps(etl, alerts, context, monke
 # A4: undated DEGRADED: the sweep publishes and confirms, then dies before writing its views
 def test_a4_undated_degraded_crash_after_confirm_before_view_save(etl, alerts, context, monkeypatch):
     from session_monitor.integration import state_store
+
     etl.emulator.omit_timestamps = {"LastModifiedDateTime", "IdleSinceDateTime"}
-    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "DEGRADED", "x")])
+    etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "DEGRADED", "x")])
     etl.clock.advance(60)
     real_save = state_store.save_workgroup
 
@@ -140,6 +158,7 @@ def test_a4_undated_degraded_crash_after_confirm_before_view_save(etl, alerts, c
 def test_a4b_undated_degraded_api_view_write_fails(etl, alerts, context, monkeypatch):
     from session_monitor.errors import StateStoreUnavailable
     from session_monitor.integration import state_store
+
     etl.emulator.omit_timestamps = {"LastModifiedDateTime", "IdleSinceDateTime"}
     sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "DEGRADED", "x")])
     etl.clock.advance(60)
@@ -159,10 +178,11 @@ def test_a4b_undated_degraded_api_view_write_fails(etl, alerts, context, monkeyp
 
 # A5: long-running session (started > look-back + 1 day ago), fails just before the first sweep
 def test_a5_first_sweep_misses_recent_failure_of_an_old_session(etl, alerts, context):
-    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "BUSY", None),
-                                                    (26 * 3600, "FAILED", "driver OOM")])
+    etl.emulator.start_session(
+        "etl", script=[(0, "CREATING", None), (10, "BUSY", None), (26 * 3600, "FAILED", "driver OOM")]
+    )
     etl.clock.advance(26 * 3600 + 120)  # failed 2 minutes ago
-    report = sweep(context)
+    sweep(context)
     assert [s for _, s, _ in states(alerts.received())] == ["FAILED"]
 
 
@@ -170,6 +190,7 @@ def test_a5_first_sweep_misses_recent_failure_of_an_old_session(etl, alerts, con
 def test_a6_idle_watch_without_idle_since(etl, alerts, context, monkeypatch):
     monkeypatch.setenv("IDLE_ALERT_MINUTES", "10")
     from session_monitor import config
+
     config.settings.cache_clear()
     etl.emulator.omit_timestamps = {"LastModifiedDateTime", "IdleSinceDateTime"}
     etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "IDLE", None)], idle_timeout_minutes=480)
@@ -182,9 +203,18 @@ def test_a6_idle_watch_without_idle_since(etl, alerts, context, monkeypatch):
 
 # A7: DEGRADED -> IDLE -> DEGRADED within one sweep period: first DEGRADED never gets its RECOVERED
 def test_a7_recover_and_redegrade_in_one_period(etl, alerts, context):
-    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "IDLE", None), (60, "DEGRADED", "a"),
-                                                    (400, "IDLE", None), (500, "DEGRADED", "b"), (900, "BUSY", None)],
-                                     idle_timeout_minutes=480)
+    etl.emulator.start_session(
+        "etl",
+        script=[
+            (0, "CREATING", None),
+            (10, "IDLE", None),
+            (60, "DEGRADED", "a"),
+            (400, "IDLE", None),
+            (500, "DEGRADED", "b"),
+            (900, "BUSY", None),
+        ],
+        idle_timeout_minutes=480,
+    )
     got = []
     for _ in range(4):
         etl.clock.advance(300)
@@ -201,7 +231,7 @@ def test_a8_150_failures_between_sweeps(etl, alerts, context):
     etl.clock.advance(30)
     ids = {etl.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "FAILED", "x")]) for _ in range(150)}
     etl.clock.advance(270)
-    report = sweep(context)
+    sweep(context)
     got = alerts.received()
     while True:
         more = alerts.received()
@@ -233,14 +263,13 @@ def test_a10_steady_state_cost_without_start_in_listings(etl, alerts, context):
     etl.clock.advance(300)
     sweep(context)
     etl.clock.advance(300)
-    before = dict(etl.calls)
+    dict(etl.calls)
     report = sweep(context)
     assert report["filtered_list_pages"] == 3
 
 
 # A11: steady state writes: sessions alive, nothing changes
 def test_a11_steady_state_writes(etl, alerts, context, monkeypatch):
-    from session_monitor.integration import clients
     for _ in range(5):
         etl.emulator.start_session("etl", script=[(0, "CREATING", None), (10, "DEGRADED", "x")])
     for _ in range(5):
@@ -251,6 +280,7 @@ def test_a11_steady_state_writes(etl, alerts, context, monkeypatch):
     etl.clock.advance(300)
     sweep(context)
     from session_monitor.integration import state_store
+
     writes = []
     real = state_store._batch_write
     monkeypatch.setattr(state_store, "_batch_write", lambda t, r: (writes.extend(r), real(t, r)))
@@ -275,7 +305,7 @@ def test_a12_read_of_healthy_session_deletes_view_and_failure_is_lost(etl, alert
         handler({"SessionId": sid}, context)
     etl.emulator._sessions[sid].steps = [(etl.clock.now(), "FAILED", "driver OOM")]
     etl.clock.advance(290)
-    report = sweep(context)
+    sweep(context)
     assert [a["attributes"]["state"] for a in alerts.received()] == ["FAILED"]
 
 
@@ -304,36 +334,61 @@ def test_a14_history_read_without_end_time(etl, alerts, context):
 
 
 # A15: SQS fan-out with hostile records
-@pytest.mark.parametrize("record", [
-    {"eventSource": "aws:sqs", "messageId": "m1"},                      # no body
-    {"eventSource": "aws:sqs", "messageId": "m1", "body": None},
-    {"eventSource": "aws:sqs", "messageId": "m1", "body": "null"},
-    {"eventSource": "aws:sqs", "messageId": "m1", "body": '{"workgroup": ["etl"]}'},
-    {"eventSource": "aws:sqs", "body": '{"workgroup": "etl"}'},         # no messageId
-    {"eventSource": "aws:sqs", "messageId": "m1", "body": '{"workgroup": "not-watched"}'},
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"eventSource": "aws:sqs", "messageId": "m1"},  # no body
+        {"eventSource": "aws:sqs", "messageId": "m1", "body": None},
+        {"eventSource": "aws:sqs", "messageId": "m1", "body": "null"},
+        {"eventSource": "aws:sqs", "messageId": "m1", "body": '{"workgroup": ["etl"]}'},
+        {"eventSource": "aws:sqs", "body": '{"workgroup": "etl"}'},  # no messageId
+        {"eventSource": "aws:sqs", "messageId": "m1", "body": '{"workgroup": "not-watched"}'},
+    ],
+)
 def test_a15_sqs_hostile(etl, alerts, context, record):
     try:
-        out = handler({"Records": [record]}, context)
+        handler({"Records": [record]}, context)
     except Exception as e:  # must be a named SessionMonitorError
         from session_monitor.errors import SessionMonitorError
+
         assert isinstance(e, SessionMonitorError), type(e)
 
 
 # A16: hostile direct/EventBridge events
-@pytest.mark.parametrize("event", [
-    {"SessionId": {"a": 1}}, {"detail-type": "x", "source": "y", "detail": {"SessionId": 5}},
-    {"detail-type": "x", "source": "y", "detail": "str"}, {"action": "sweep", "SessionId": None},
-    {"httpMethod": "GET", "requestContext": {}, "path": "/sessions", "queryStringParameters": {"workgroup": "etl", "max_results": "1e2"}},
-    {"httpMethod": "GET", "requestContext": {}, "path": "/sessions", "queryStringParameters": {"workgroup": "etl", "next_token": "garbage"}},
-    {"httpMethod": "GET", "requestContext": {}, "path": "/sessions", "queryStringParameters": {"workgroup": "nope"}},
-    {"httpMethod": "GET", "requestContext": {}, "path": "/sessions/%2e%2e", "pathParameters": {"session_id": ".."}},
-    {"httpMethod": "POST", "requestContext": {}, "path": "/sessions/x"},
-    {"Records": [{"eventSource": "aws:sqs"}, {"eventSource": "aws:s3"}]},
-    {"SessionId": "x" * 256},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"SessionId": {"a": 1}},
+        {"detail-type": "x", "source": "y", "detail": {"SessionId": 5}},
+        {"detail-type": "x", "source": "y", "detail": "str"},
+        {"action": "sweep", "SessionId": None},
+        {
+            "httpMethod": "GET",
+            "requestContext": {},
+            "path": "/sessions",
+            "queryStringParameters": {"workgroup": "etl", "max_results": "1e2"},
+        },
+        {
+            "httpMethod": "GET",
+            "requestContext": {},
+            "path": "/sessions",
+            "queryStringParameters": {"workgroup": "etl", "next_token": "garbage"},
+        },
+        {
+            "httpMethod": "GET",
+            "requestContext": {},
+            "path": "/sessions",
+            "queryStringParameters": {"workgroup": "nope"},
+        },
+        {"httpMethod": "GET", "requestContext": {}, "path": "/sessions/%2e%2e", "pathParameters": {"session_id": ".."}},
+        {"httpMethod": "POST", "requestContext": {}, "path": "/sessions/x"},
+        {"Records": [{"eventSource": "aws:sqs"}, {"eventSource": "aws:s3"}]},
+        {"SessionId": "x" * 256},
+    ],
+)
 def test_a16_hostile_events(etl, alerts, context, event):
     from session_monitor.errors import SessionMonitorError
+
     try:
         out = handler(event, context)
         if isinstance(out, dict) and "statusCode" in out:
@@ -385,6 +440,9 @@ SECRETS = {
 
 def test_a17_redaction_real_keys():
     from session_monitor.redaction import redact_map
+
     out = redact_map(SECRETS)
-    leaks = {k: v for k, v in out.items() if "SECRET" in v or "hunter2" in v or "horse" in v or "XXXX" in v or "ghp_" in v}
+    leaks = {
+        k: v for k, v in out.items() if "SECRET" in v or "hunter2" in v or "horse" in v or "XXXX" in v or "ghp_" in v
+    }
     assert not leaks

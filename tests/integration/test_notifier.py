@@ -33,7 +33,9 @@ class Inbox:
 
 def _alert(session_id: str = "s-1") -> Alert:
     session = session_from_get(get_session_response(session_id, "FAILED"), 0.35)
-    return Alert(session, Episode(session_id, "FAILED", END, NOW - timedelta(minutes=1), True), "123456789012", "us-east-1")
+    return Alert(
+        session, Episode(session_id, "FAILED", END, NOW - timedelta(minutes=1), True), "123456789012", "us-east-1"
+    )
 
 
 def test_any_channel_gets_each_episode_once_through_the_ledger(alerts):

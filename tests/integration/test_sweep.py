@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from session_monitor import clock, errors, sweep
-from session_monitor.entry import handler
 from local_mode.athena_emulator import FIXED_START
+from session_monitor import clock, errors
+from session_monitor.entry import handler
 from tests.helpers import alert_id, load_event
 
 SCHEDULED = load_event("scheduled_event.json")
@@ -45,8 +45,9 @@ def alert_ids(alerts):
 
 def test_a_session_seen_idle_that_fails_and_leaves_the_listing_gets_its_failed_alert(estate, alerts, context):
     emulator = estate.emulator
-    session = emulator.start_session("etl", script=[(0, "CREATING", None), (30, "IDLE", None),
-                                                    (600, "FAILED", "Spark driver crashed")])
+    session = emulator.start_session(
+        "etl", script=[(0, "CREATING", None), (30, "IDLE", None), (600, "FAILED", "Spark driver crashed")]
+    )
     estate.clock.advance(60)
     first = run(context)
     assert first["sessions_by_state"] == {"IDLE": 1} and first["get_session_calls"] == 0
@@ -70,16 +71,30 @@ def test_a_realistic_estate_alerts_exactly_once_in_o_pages(estate, alerts, conte
     # etl: 230 sessions -> 3 ListSessions pages; science: 120 -> 2 pages.
     for index in range(230):
         if index % 23 == 0:
-            sid = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "IDLE", None), (300, "DEGRADED", "no healthy coordinator"),
-                                                         (900, "FAILED", "coordinator lost")])
+            sid = emulator.start_session(
+                "etl",
+                script=[
+                    (0, "CREATING", None),
+                    (20, "IDLE", None),
+                    (300, "DEGRADED", "no healthy coordinator"),
+                    (900, "FAILED", "coordinator lost"),
+                ],
+            )
             expected |= {degraded(sid, 300), alert_id(sid, "FAILED")}
         elif index % 10 == 0:
-            sid = emulator.start_session("etl", script=[(0, "CREATING", None), (20, "BUSY", None), (500, "TERMINATING", None),
-                                                         (510, "TERMINATED", "Session was terminated per request")])
+            sid = emulator.start_session(
+                "etl",
+                script=[
+                    (0, "CREATING", None),
+                    (20, "BUSY", None),
+                    (500, "TERMINATING", None),
+                    (510, "TERMINATED", "Session was terminated per request"),
+                ],
+            )
             expected.add(alert_id(sid, "TERMINATED"))
         else:
             emulator.start_session("etl", script=[(0, "CREATING", None), (20, "IDLE", None)], idle_timeout_minutes=480)
-    for index in range(120):
+    for _ in range(120):
         emulator.start_session("science", script=[(0, "CREATING", None), (20, "BUSY", None)], idle_timeout_minutes=480)
 
     clock.advance(60)
@@ -166,7 +181,9 @@ def test_a_crash_before_sns_answers_delays_the_alert_but_never_loses_it(estate, 
     assert alert_ids(alerts) == [degraded(sid)]
 
 
-def test_a_crash_between_publish_and_record_is_delivered_once_and_the_retry_does_not_resend(estate, alerts, context, monkeypatch):
+def test_a_crash_between_publish_and_record_is_delivered_once_and_the_retry_does_not_resend(
+    estate, alerts, context, monkeypatch
+):
     from session_monitor.integration import state_store
 
     sid = estate.emulator.start_session("etl", script=[(0, "CREATING", None), (20, "DEGRADED", "x")])
@@ -214,7 +231,7 @@ def test_a_session_idle_past_the_threshold_gets_one_warning(estate, alerts, cont
 
     monkeypatch.setenv("IDLE_ALERT_MINUTES", "60")
     config.settings.cache_clear()
-    sid = estate.emulator.start_session("etl", script=[(0, "CREATING", None), (30, "IDLE", None)], idle_timeout_minutes=480)
+    estate.emulator.start_session("etl", script=[(0, "CREATING", None), (30, "IDLE", None)], idle_timeout_minutes=480)
     estate.clock.advance(45 * 60)
     run(context)
     assert alerts.received() == []
@@ -251,11 +268,20 @@ def test_the_sweep_emits_its_metrics(estate, alerts, context, capsys):
     run(context)
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     names = {m["Name"] for b in blobs for m in b["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-    assert {"SessionsSeen", "AlertsPublished", "ListSessionsPages", "GetSessionCalls", "DpuHoursSeen",
-            "SweepDurationMs", "WorkgroupsFailed"} <= names
+    assert {
+        "SessionsSeen",
+        "AlertsPublished",
+        "ListSessionsPages",
+        "GetSessionCalls",
+        "DpuHoursSeen",
+        "SweepDurationMs",
+        "WorkgroupsFailed",
+    } <= names
 
 
-def test_fan_out_queues_one_message_per_workgroup_and_the_batch_reports_partial_failures(estate, alerts, context, monkeypatch):
+def test_fan_out_queues_one_message_per_workgroup_and_the_batch_reports_partial_failures(
+    estate, alerts, context, monkeypatch
+):
     import boto3
 
     from session_monitor import config
@@ -286,8 +312,6 @@ def test_sweep_report_is_json(estate, alerts, context):
     assert set(report) >= {"workgroups", "failed_workgroups", "alerts_sent", "duration_ms"}
 
 
-
-
 def test_the_dashboard_and_alarms_read_the_metrics_the_function_emits(estate, alerts, context, capsys, monkeypatch):
     """infra/ and the function name metrics separately: this keeps them from drifting apart."""
     from infra import constants
@@ -310,5 +334,9 @@ def test_the_dashboard_and_alarms_read_the_metrics_the_function_emits(estate, al
     service = constants.DIMENSION_SERVICE
     assert frozenset({service, constants.DIMENSION_STATE}) in emitted[constants.METRIC_SESSIONS_SEEN]
     assert frozenset({service, constants.DIMENSION_KIND}) in emitted[constants.METRIC_ERRORS]
-    for name in (constants.METRIC_ALERTS_PUBLISHED, constants.METRIC_DPU_HOURS_SEEN, constants.METRIC_SWEEP_DURATION_MS):
+    for name in (
+        constants.METRIC_ALERTS_PUBLISHED,
+        constants.METRIC_DPU_HOURS_SEEN,
+        constants.METRIC_SWEEP_DURATION_MS,
+    ):
         assert frozenset({service}) in emitted[name], name

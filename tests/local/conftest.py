@@ -1,5 +1,6 @@
 """Fixtures for the local Athena emulator tests: a fixed clock, a served emulator and a real
 boto3 client pointed at it (loopback only, dummy credentials)."""
+
 import boto3
 import pytest
 from botocore.config import Config
@@ -9,10 +10,14 @@ from local_mode.athena_emulator import FIXED_START, AthenaEmulator, Clock, Emula
 
 def athena_client(endpoint_url: str):
     return boto3.client(
-        "athena", region_name="us-east-1", endpoint_url=endpoint_url,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        "athena",
+        region_name="us-east-1",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
         # max_attempts counts retries, not attempts: this is one call plus one retry.
-        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5))
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5),
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The local Athena session emulator, driven through a real boto3 client over loopback HTTP."""
+
 import json
 import socket
 import subprocess
@@ -12,10 +13,19 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from local_mode.athena_emulator import (FIXED_START, OMITTABLE_STATUS_MEMBERS, SPARK_ENGINE,
-                                        SQL_ENGINE, TERMINATED_PER_REQUEST, AthenaEmulator, Clock,
-                                        EmulatorServer, ResponseShapeError,
-                                        omittable_status_members, validate_response)
+from local_mode.athena_emulator import (
+    FIXED_START,
+    OMITTABLE_STATUS_MEMBERS,
+    SPARK_ENGINE,
+    SQL_ENGINE,
+    TERMINATED_PER_REQUEST,
+    AthenaEmulator,
+    Clock,
+    EmulatorServer,
+    ResponseShapeError,
+    omittable_status_members,
+    validate_response,
+)
 
 
 def state(athena, session_id):
@@ -39,9 +49,12 @@ def at(seconds):
 
 
 def raw_post(url, target, body, path="/"):
-    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"X-Amz-Target": target,
-                                              "Content-Type": "application/x-amz-json-1.1"})
+    request = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, dict(response.headers), json.loads(response.read())
@@ -51,10 +64,15 @@ def raw_post(url, target, body, path="/"):
 
 # --- lifecycle -----------------------------------------------------------------------------
 
+
 def test_scripted_lifecycle_follows_the_clock(athena, emulator):
-    sid = emulator.start_session("spark-wg", description="nightly job", idle_timeout_minutes=1,
-                                 dpus=4, script=[(0, "CREATING", None), (30, "IDLE", None),
-                                                 (60, "BUSY", None), (120, "IDLE", None)])
+    sid = emulator.start_session(
+        "spark-wg",
+        description="nightly job",
+        idle_timeout_minutes=1,
+        dpus=4,
+        script=[(0, "CREATING", None), (30, "IDLE", None), (60, "BUSY", None), (120, "IDLE", None)],
+    )
     seen = []
     for step in (0, 30, 30, 60, 59):
         emulator.clock.advance(step)
@@ -76,9 +94,15 @@ def test_scripted_lifecycle_follows_the_clock(athena, emulator):
 
 
 def test_degraded_then_failed(athena, emulator):
-    sid = emulator.start_session("spark-wg", script=[
-        (0, "CREATING", None), (30, "IDLE", None), (200, "DEGRADED", "No healthy coordinator"),
-        (260, "FAILED", "Session failed: coordinator lost")])
+    sid = emulator.start_session(
+        "spark-wg",
+        script=[
+            (0, "CREATING", None),
+            (30, "IDLE", None),
+            (200, "DEGRADED", "No healthy coordinator"),
+            (260, "FAILED", "Session failed: coordinator lost"),
+        ],
+    )
     emulator.clock.advance(200)
     status = state(athena, sid)
     assert (status["State"], status["StateChangeReason"]) == ("DEGRADED", "No healthy coordinator")
@@ -91,8 +115,7 @@ def test_degraded_then_failed(athena, emulator):
 
 
 def test_default_lifecycle_and_idle_timeout_reads_like_a_manual_stop(athena, emulator):
-    started = athena.start_session(WorkGroup="spark-wg",
-                                   EngineConfiguration={"MaxConcurrentDpus": 2})
+    started = athena.start_session(WorkGroup="spark-wg", EngineConfiguration={"MaxConcurrentDpus": 2})
     assert set(started) - {"ResponseMetadata"} == {"SessionId", "State"}
     assert started["State"] == "CREATING"
     sid = started["SessionId"]
@@ -111,10 +134,14 @@ def test_default_lifecycle_and_idle_timeout_reads_like_a_manual_stop(athena, emu
     assert status["EndDateTime"] == idle_since + timedelta(minutes=20)
 
 
-@pytest.mark.parametrize("script, fails_at", [
-    ([(0, "FAILED", "Session failed to start")], 0),
-    ([(0, "CREATING", None), (5, "FAILED", "Session failed to start")], 5),
-], ids=["failed-at-start", "creating-then-failed"])
+@pytest.mark.parametrize(
+    "script, fails_at",
+    [
+        ([(0, "FAILED", "Session failed to start")], 0),
+        ([(0, "CREATING", None), (5, "FAILED", "Session failed to start")], 5),
+    ],
+    ids=["failed-at-start", "creating-then-failed"],
+)
 def test_session_can_fail_straight_from_creating(athena, emulator, script, fails_at):
     # Given a session that fails while starting, never reaching IDLE
     sid = emulator.start_session("spark-wg", dpus=2, script=script)
@@ -125,24 +152,38 @@ def test_session_can_fail_straight_from_creating(athena, emulator, script, fails
     emulator.clock.advance(fails_at + 60)
     # Then it is FAILED, ended at the failure, and was never idle (no IdleSinceDateTime)
     assert state(athena, sid) == {
-        "State": "FAILED", "StateChangeReason": "Session failed to start",
-        "StartDateTime": at(0), "LastModifiedDateTime": at(fails_at), "EndDateTime": at(fails_at)}
-    assert athena.get_session(SessionId=sid)["Statistics"]["DpuExecutionInMillis"] == (
-        fails_at * 1000 * 2)
+        "State": "FAILED",
+        "StateChangeReason": "Session failed to start",
+        "StartDateTime": at(0),
+        "LastModifiedDateTime": at(fails_at),
+        "EndDateTime": at(fails_at),
+    }
+    assert athena.get_session(SessionId=sid)["Statistics"]["DpuExecutionInMillis"] == (fails_at * 1000 * 2)
     # And only a FAILED-filtered listing still shows it
-    assert [listed(athena), listed(athena, StateFilter="CREATING"),
-            listed(athena, StateFilter="FAILED")] == [[], [], [(sid, "FAILED")]]
+    assert [listed(athena), listed(athena, StateFilter="CREATING"), listed(athena, StateFilter="FAILED")] == [
+        [],
+        [],
+        [(sid, "FAILED")],
+    ]
 
 
 def test_degraded_and_idle_alternate_and_each_transition_is_a_modification(athena, emulator):
     # Given a session scripted DEGRADED -> IDLE -> DEGRADED -> BUSY
-    sid = emulator.start_session("spark-wg", script=[
-        (0, "DEGRADED", "No healthy coordinator"), (10, "IDLE", None),
-        (20, "DEGRADED", "Coordinator lost"), (30, "BUSY", None)])
-    expected = [("DEGRADED", "No healthy coordinator", None),
-                ("IDLE", None, at(10)),
-                ("DEGRADED", "Coordinator lost", None),
-                ("BUSY", None, None)]
+    sid = emulator.start_session(
+        "spark-wg",
+        script=[
+            (0, "DEGRADED", "No healthy coordinator"),
+            (10, "IDLE", None),
+            (20, "DEGRADED", "Coordinator lost"),
+            (30, "BUSY", None),
+        ],
+    )
+    expected = [
+        ("DEGRADED", "No healthy coordinator", None),
+        ("IDLE", None, at(10)),
+        ("DEGRADED", "Coordinator lost", None),
+        ("BUSY", None, None),
+    ]
     # When it is observed after each transition
     for step, (want_state, want_reason, want_idle_since) in enumerate(expected):
         status = state(athena, sid)
@@ -156,14 +197,19 @@ def test_degraded_and_idle_alternate_and_each_transition_is_a_modification(athen
         emulator.clock.advance(10)
 
 
-def test_same_state_with_a_new_reason_changes_only_the_reason_and_modification_time(
-        athena, emulator):
+def test_same_state_with_a_new_reason_changes_only_the_reason_and_modification_time(athena, emulator):
     # Given a DEGRADED session re-reporting its reason, and an IDLE one whose reason changes
-    degraded = emulator.start_session("spark-wg", script=[
-        (0, "DEGRADED", "One coordinator lost"), (10, "DEGRADED", "One coordinator lost"),
-        (20, "DEGRADED", "All coordinators lost")])
-    idle = emulator.start_session("spark-wg", idle_timeout_minutes=1, script=[
-        (0, "IDLE", None), (30, "IDLE", "Warm pool")])
+    degraded = emulator.start_session(
+        "spark-wg",
+        script=[
+            (0, "DEGRADED", "One coordinator lost"),
+            (10, "DEGRADED", "One coordinator lost"),
+            (20, "DEGRADED", "All coordinators lost"),
+        ],
+    )
+    idle = emulator.start_session(
+        "spark-wg", idle_timeout_minutes=1, script=[(0, "IDLE", None), (30, "IDLE", "Warm pool")]
+    )
     # When the same reason is repeated
     emulator.clock.advance(10)
     # Then nothing changed
@@ -171,8 +217,7 @@ def test_same_state_with_a_new_reason_changes_only_the_reason_and_modification_t
     # When the reason changes but the state does not
     emulator.clock.advance(20)
     status = state(athena, degraded)
-    assert (status["State"], status["StateChangeReason"]) == ("DEGRADED",
-                                                              "All coordinators lost")
+    assert (status["State"], status["StateChangeReason"]) == ("DEGRADED", "All coordinators lost")
     assert status["LastModifiedDateTime"] == at(20)
     status = state(athena, idle)
     assert (status["StateChangeReason"], status["LastModifiedDateTime"]) == ("Warm pool", at(30))
@@ -184,8 +229,7 @@ def test_same_state_with_a_new_reason_changes_only_the_reason_and_modification_t
 
 def test_idle_timeout_end_gives_athenas_reason_like_a_manual_stop(athena, emulator):
     # Given one session left idle past its timeout and one stopped by hand
-    timed_out = emulator.start_session("spark-wg", idle_timeout_minutes=1,
-                                       script=[(0, "IDLE", None)])
+    timed_out = emulator.start_session("spark-wg", idle_timeout_minutes=1, script=[(0, "IDLE", None)])
     stopped = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
     athena.terminate_session(SessionId=stopped)
     # When both have ended
@@ -197,8 +241,7 @@ def test_idle_timeout_end_gives_athenas_reason_like_a_manual_stop(athena, emulat
         assert status["StateChangeReason"] == "Session was terminated per request"
     assert reasons[timed_out]["EndDateTime"] == at(60)
     summaries = athena.list_sessions(WorkGroup="spark-wg", StateFilter="TERMINATED")["Sessions"]
-    assert {s["Status"]["StateChangeReason"] for s in summaries} == {
-        "Session was terminated per request"}
+    assert {s["Status"]["StateChangeReason"] for s in summaries} == {"Session was terminated per request"}
     assert len(summaries) == 2
 
 
@@ -227,6 +270,7 @@ def test_get_session_carries_the_full_get_session_shape(athena, emulator):
 
 # --- ListSessions / ListWorkGroups ---------------------------------------------------------
 
+
 def test_list_sessions_active_only_newest_first_paginated(athena, emulator):
     ids = []
     for _ in range(5):
@@ -251,14 +295,12 @@ def test_list_sessions_active_only_newest_first_paginated(athena, emulator):
     assert finished not in listed_ids
     assert listed_ids[1:] == ids[::-1]  # newest first; TERMINATING ids[0] still listed
     assert listed[0]["Status"]["State"] == "DEGRADED" and pages == 3
-    assert listed[0]["EngineVersion"] == {"SelectedEngineVersion": SPARK_ENGINE,
-                                          "EffectiveEngineVersion": SPARK_ENGINE}
+    assert listed[0]["EngineVersion"] == {"SelectedEngineVersion": SPARK_ENGINE, "EffectiveEngineVersion": SPARK_ENGINE}
     assert "WorkGroup" not in listed[0] and "Statistics" not in listed[0]
     idle = athena.list_sessions(WorkGroup="spark-wg", StateFilter="IDLE")["Sessions"]
     assert [s["SessionId"] for s in idle] == ids[1:][::-1]
     emulator.clock.advance(emulator.terminate_seconds)
-    assert ids[0] not in [s["SessionId"] for s in
-                          athena.list_sessions(WorkGroup="spark-wg")["Sessions"]]
+    assert ids[0] not in [s["SessionId"] for s in athena.list_sessions(WorkGroup="spark-wg")["Sessions"]]
 
 
 def test_list_finished_sessions_option(athena, emulator):
@@ -276,24 +318,20 @@ def test_state_filter_lists_finished_sessions_newest_first(athena, emulator):
     stopped = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
     emulator.terminate_session(stopped)
     emulator.clock.advance(10)
-    second_failed = emulator.start_session("spark-wg", script=[(0, "CREATING", None),
-                                                               (5, "FAILED", "no capacity")])
+    second_failed = emulator.start_session("spark-wg", script=[(0, "CREATING", None), (5, "FAILED", "no capacity")])
     live = emulator.start_session("spark-wg", script=[(0, "IDLE", None)])
     emulator.clock.advance(emulator.terminate_seconds + 5)
     # When the workgroup is listed without and with a StateFilter
     # Then the unfiltered listing has the live session only
     assert listed(athena) == [(live, "IDLE")]
     # And each filter returns the sessions in its state, finished ones included, newest first
-    assert listed(athena, StateFilter="FAILED") == [(second_failed, "FAILED"),
-                                                    (first_failed, "FAILED")]
+    assert listed(athena, StateFilter="FAILED") == [(second_failed, "FAILED"), (first_failed, "FAILED")]
     assert listed(athena, StateFilter="TERMINATED") == [(stopped, "TERMINATED")]
     assert listed(athena, StateFilter="IDLE") == [(live, "IDLE")]
     # And a filtered listing pages like the unfiltered one
     page = athena.list_sessions(WorkGroup="spark-wg", StateFilter="FAILED", MaxResults=1)
-    rest = athena.list_sessions(WorkGroup="spark-wg", StateFilter="FAILED", MaxResults=1,
-                                NextToken=page["NextToken"])
-    assert [s["SessionId"] for s in page["Sessions"] + rest["Sessions"]] == [second_failed,
-                                                                             first_failed]
+    rest = athena.list_sessions(WorkGroup="spark-wg", StateFilter="FAILED", MaxResults=1, NextToken=page["NextToken"])
+    assert [s["SessionId"] for s in page["Sessions"] + rest["Sessions"]] == [second_failed, first_failed]
     assert "NextToken" not in rest
 
 
@@ -323,12 +361,15 @@ def test_filtered_listings_without_finished_sessions(make_athena):
 
 # --- optional Status members ---------------------------------------------------------------
 
+
 def status_everywhere(athena, sid):
     """The Status of ``sid`` in GetSession, GetSessionStatus and its ListSessions summary."""
     summaries = athena.list_sessions(WorkGroup="spark-wg")["Sessions"]
-    return {"GetSession": athena.get_session(SessionId=sid)["Status"],
-            "GetSessionStatus": state(athena, sid),
-            "ListSessions": next(s["Status"] for s in summaries if s["SessionId"] == sid)}
+    return {
+        "GetSession": athena.get_session(SessionId=sid)["Status"],
+        "GetSessionStatus": state(athena, sid),
+        "ListSessions": next(s["Status"] for s in summaries if s["SessionId"] == sid),
+    }
 
 
 def test_every_omittable_member_is_optional_in_botocores_model():
@@ -408,14 +449,16 @@ def test_list_work_groups_tells_spark_from_sql(athena, emulator):
     first = athena.list_work_groups(MaxResults=2)
     rest = athena.list_work_groups(MaxResults=2, NextToken=first["NextToken"])
     assert "NextToken" not in rest
-    engines = {wg["Name"]: wg["EngineVersion"]["EffectiveEngineVersion"]
-               for wg in first["WorkGroups"] + rest["WorkGroups"]}
+    engines = {
+        wg["Name"]: wg["EngineVersion"]["EffectiveEngineVersion"] for wg in first["WorkGroups"] + rest["WorkGroups"]
+    }
     assert engines == {"primary": SQL_ENGINE, "spark-wg": SPARK_ENGINE, "sql-wg": SQL_ENGINE}
     err = error_of(athena.start_session, WorkGroup="sql-wg", EngineConfiguration={})
     assert err["Error"]["Code"] == "InvalidRequestException"
 
 
 # --- errors and faults ---------------------------------------------------------------------
+
 
 def test_unknown_session_id(athena, emulator):
     for call in (athena.get_session, athena.get_session_status, athena.terminate_session):
@@ -433,15 +476,19 @@ def test_overlong_session_id_is_rejected_by_the_server(athena, emulator):
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert err["Error"]["Message"] == (
         "1 validation error detected: Value at 'sessionId' failed to satisfy constraint: "
-        "Member must have length less than or equal to 256")
+        "Member must have length less than or equal to 256"
+    )
     assert emulator.calls["GetSession"] == 1
 
 
-@pytest.mark.parametrize("kind, code, status, attempts", [
-    ("throttle", "ThrottlingException", 400, 2),  # retried by botocore: call + one retry
-    ("internal", "InternalServerException", 500, 2),
-    ("not_found", "InvalidRequestException", 400, 1),  # not retried
-])
+@pytest.mark.parametrize(
+    "kind, code, status, attempts",
+    [
+        ("throttle", "ThrottlingException", 400, 2),  # retried by botocore: call + one retry
+        ("internal", "InternalServerException", 500, 2),
+        ("not_found", "InvalidRequestException", 400, 1),  # not retried
+    ],
+)
 def test_fault_kinds_surface_as_client_errors(athena, emulator, kind, code, status, attempts):
     sid = emulator.start_session("spark-wg")
     emulator.inject_fault(session_id=sid, operation="GetSession", kind=kind, times=attempts)
@@ -472,11 +519,14 @@ def test_unknown_operation_and_error_wire_format(athena, server, emulator):
     err = error_of(athena.get_query_execution, QueryExecutionId="q")
     assert err["Error"]["Code"] == "UnknownOperationException"
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
-    status, headers, body = raw_post(server.endpoint_url, "AmazonAthena.GetSession",
-                                     {"SessionId": "nope"})
+    status, headers, body = raw_post(server.endpoint_url, "AmazonAthena.GetSession", {"SessionId": "nope"})
     assert status == 400 and headers["Content-Type"] == "application/x-amz-json-1.1"
-    assert body == {"__type": "InvalidRequestException", "Message": "Session nope is not found.",
-                    "AthenaErrorCode": "INVALID_INPUT", "ErrorCode": "INVALID_INPUT"}
+    assert body == {
+        "__type": "InvalidRequestException",
+        "Message": "Session nope is not found.",
+        "AthenaErrorCode": "INVALID_INPUT",
+        "ErrorCode": "INVALID_INPUT",
+    }
     assert "x-amzn-ErrorType" not in headers and "x-amzn-RequestId" in headers
     emulator.error_type_header = True
     _, headers, _ = raw_post(server.endpoint_url, "AmazonAthena.GetSession", {"SessionId": "x"})
@@ -486,6 +536,7 @@ def test_unknown_operation_and_error_wire_format(athena, server, emulator):
 
 
 # --- response validation -------------------------------------------------------------------
+
 
 def test_validator_rejects_broken_responses():
     now = FIXED_START
@@ -507,8 +558,7 @@ def test_validator_rejects_broken_responses():
 
 def test_a_drifting_response_fails_loudly(athena, emulator, monkeypatch):
     sid = emulator.start_session("spark-wg")
-    monkeypatch.setattr(emulator, "_summary", lambda s: {"SessionId": s.id,
-                                                         "EngineVersion": SPARK_ENGINE})
+    monkeypatch.setattr(emulator, "_summary", lambda s: {"SessionId": s.id, "EngineVersion": SPARK_ENGINE})
     err = error_of(athena.list_sessions, WorkGroup="spark-wg")
     assert err["Error"]["Code"] == "EmulatorResponseShapeError"
     assert len(emulator.shape_errors) == 2  # the call and its retry
@@ -520,22 +570,24 @@ def test_a_drifting_response_fails_loudly(athena, emulator, monkeypatch):
 
 # --- server and control API ----------------------------------------------------------------
 
+
 def test_control_api_over_http(server, emulator, make_athena):
     def call(method, route, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(server.endpoint_url + "/_emulator/" + route,
-                                         data=data, method=method)
+        request = urllib.request.Request(server.endpoint_url + "/_emulator/" + route, data=data, method=method)
         with urllib.request.urlopen(request, timeout=5) as response:
             return json.loads(response.read())
 
     assert call("POST", "workgroups", {"name": "demo-wg", "spark": True}) == {"Name": "demo-wg"}
-    sid = call("POST", "sessions", {"workgroup": "demo-wg", "script": [
-        [0, "CREATING", None], [30, "IDLE", None], [90, "FAILED", "lost"]]})["SessionId"]
+    sid = call(
+        "POST",
+        "sessions",
+        {"workgroup": "demo-wg", "script": [[0, "CREATING", None], [30, "IDLE", None], [90, "FAILED", "lost"]]},
+    )["SessionId"]
     call("POST", "faults", {"operation": "GetSession", "kind": "throttle", "times": 2})
     athena = make_athena(server.endpoint_url)
     assert error_of(athena.get_session, SessionId=sid)["Error"]["Code"] == "ThrottlingException"
-    assert call("POST", "advance", {"seconds": 100})["Now"] == (
-        FIXED_START + timedelta(seconds=100)).isoformat()
+    assert call("POST", "advance", {"seconds": 100})["Now"] == (FIXED_START + timedelta(seconds=100)).isoformat()
     assert athena.get_session(SessionId=sid)["Status"]["State"] == "FAILED"
     assert call("GET", "calls")["Calls"] == {"GetSession": 3}
     with pytest.raises(urllib.error.HTTPError) as info:
@@ -558,15 +610,17 @@ def test_server_binds_loopback_and_closes_on_stop(emulator, make_athena):
 
 
 def test_env_endpoint_and_command_line_entry(monkeypatch):
-    process = subprocess.Popen([sys.executable, "-m", "local_mode.athena_emulator", "--port", "0",
-                                "--workgroup", "cli-wg"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_mode.athena_emulator", "--port", "0", "--workgroup", "cli-wg"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = process.stdout.readline()
         url = line.split(" on ")[1].split()[0]
         assert url.startswith("http://127.0.0.1:")
         monkeypatch.setenv("AWS_ENDPOINT_URL_ATHENA", url)
-        athena = boto3.client("athena", region_name="us-east-1", aws_access_key_id="t",
-                              aws_secret_access_key="t")
+        athena = boto3.client("athena", region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
         names = [wg["Name"] for wg in athena.list_work_groups()["WorkGroups"]]
         assert names == ["cli-wg", "primary"]
     finally:

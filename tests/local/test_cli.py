@@ -1,11 +1,12 @@
 """``session-monitor`` as a user runs it: a child process whose environment points at moto server
 and the Athena emulator on loopback (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_ATHENA)."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,8 +22,14 @@ class Cli:
         self.env = child_environment(stack)
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "local_mode.cli", *args], cwd=REPO, env=env or self.env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "local_mode.cli", *args],
+            cwd=REPO,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def alerts(self) -> list[tuple[str, str]]:
         return [(a["attributes"]["session_id"], a["attributes"]["state"]) for a in receive_alerts(self.stack.resources)]
@@ -93,12 +100,23 @@ def test_a_257_character_session_id_is_exit_2_and_one_clean_line(cli):
     assert one_error_line(result) == "error: InvalidSessionId: SessionId must be 1 to 256 characters, got 257"
 
 
-@pytest.mark.parametrize("args, line", [
-    (("list", "bad name"), "error: InvalidWorkgroup: workgroup must be 1 to 128 characters of letters, digits, "
-                           "'.', '_' or '-'"),
-    (("list", "etl-nightly", "--max-results", "0"), "error: InvalidParameter: max_results must be an integer from 1 to 100"),
-    (("list",), "error: UsageError: the following arguments are required: WORKGROUP (see session-monitor list --help)"),
-])
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (
+            ("list", "bad name"),
+            "error: InvalidWorkgroup: workgroup must be 1 to 128 characters of letters, digits, '.', '_' or '-'",
+        ),
+        (
+            ("list", "etl-nightly", "--max-results", "0"),
+            "error: InvalidParameter: max_results must be an integer from 1 to 100",
+        ),
+        (
+            ("list",),
+            "error: UsageError: the following arguments are required: WORKGROUP (see session-monitor list --help)",
+        ),
+    ],
+)
 def test_bad_input_is_exit_2_and_one_line(cli, args, line):
     result = cli(*args)
     assert (result.returncode, one_error_line(result)) == (2, line)
@@ -120,8 +138,9 @@ NOT_RUNNING = "error: LocalStackNotRunning: start it with make run"
 def local_cli(env_file, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
     """The CLI with no AWS_* variable of its own (plus ``extra_env``), told where the file is."""
     env = {**child_environment(), LOCAL_ENV_VARIABLE: str(env_file), **extra_env}
-    return subprocess.run([sys.executable, "-m", "local_mode.cli", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "local_mode.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def free_port() -> int:
@@ -136,8 +155,11 @@ def free_port() -> int:
 def test_local_lists_the_stack_named_in_the_file_and_ignores_the_callers_aws_settings(cli, tmp_path):
     env_file = tmp_path / "local-stack.env"
     write_env_file(env_file, cli_environment(cli.stack.environment()))
-    elsewhere = {"AWS_PROFILE": "production", "AWS_ENDPOINT_URL_ATHENA": f"http://127.0.0.1:{free_port()}",
-                 "AWS_REGION": "eu-west-1"}
+    elsewhere = {
+        "AWS_PROFILE": "production",
+        "AWS_ENDPOINT_URL_ATHENA": f"http://127.0.0.1:{free_port()}",
+        "AWS_REGION": "eu-west-1",
+    }
     for args in (("--local", "list", "etl-nightly"), ("list", "etl-nightly", "--local")):
         result = local_cli(env_file, *args, **elsewhere)
         assert result.returncode == 0 and result.stderr == "", result.stderr

@@ -5,6 +5,7 @@ itself. The function runs in a child process, as ``make demo`` and ``session-mon
 it: its environment (ENABLE_SWAGGER_UI among others) must be set before it is imported, which a
 test process that already imported it cannot redo.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,9 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,8 +29,11 @@ from local_mode.runner import SCENARIO, LocalStack, SeededSession, alert_problem
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "tests" / "events"
-ALERT_LINE = re.compile(r"^\d\d:\d\d:\d\d  ALERT    (?P<workgroup>\S+) +(?P<session>\w{8})  "
-                        r"(?P<severity>\S+) +(?P<state>\S+) +(?P<subject>\[.*)$", re.M)
+ALERT_LINE = re.compile(
+    r"^\d\d:\d\d:\d\d  ALERT    (?P<workgroup>\S+) +(?P<session>\w{8})  "
+    r"(?P<severity>\S+) +(?P<state>\S+) +(?P<subject>\[.*)$",
+    re.M,
+)
 
 
 def child_environment(stack: LocalStack | None = None) -> dict[str, str]:
@@ -43,8 +48,14 @@ def child_environment(stack: LocalStack | None = None) -> dict[str, str]:
 @contextlib.contextmanager
 def served_api(env: dict[str, str], *args: str) -> Iterator[str]:
     """``session-monitor serve --port 0`` in a child process: yields its base URL, stops it after."""
-    process = subprocess.Popen([sys.executable, "-m", "local_mode.cli", "serve", "--port", "0", *args],
-                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_mode.cli", "serve", "--port", "0", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first_line = process.stdout.readline()  # type: ignore[union-attr]
         match = re.match(r"serving (http://127\.0\.0\.1:\d+)/sessions", first_line)
@@ -74,13 +85,18 @@ def get_json(url: str) -> tuple[int, Any]:
 
 # --- the one-shot scenario --------------------------------------------------------------------
 
+
 def test_the_one_shot_scenario_alerts_exactly_what_the_lifecycles_imply(tmp_path):
     running = tmp_path / "local-stack.env"  # as if `make run` were running meanwhile
     running.write_text("export AWS_ENDPOINT_URL=http://127.0.0.1:1\n")
     result = subprocess.run(
         [sys.executable, "-m", "local_mode.runner", "--once", "--port", "0", "--function-log", str(tmp_path / "f.log")],
-        cwd=REPO, env={**child_environment(), "SESSION_MONITOR_LOCAL_ENV": str(running)},
-        capture_output=True, text=True, timeout=120)
+        cwd=REPO,
+        env={**child_environment(), "SESSION_MONITOR_LOCAL_ENV": str(running)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     # Its stack is gone when --once exits: it writes no environment file (nor replaces one), no exports.
@@ -89,19 +105,24 @@ def test_the_one_shot_scenario_alerts_exactly_what_the_lifecycles_imply(tmp_path
     assert [workgroup for workgroup, _ in seeded] == [s.workgroup for s in SCENARIO]
     full_id = {session_id[:8]: session_id for _, session_id in seeded}
     alerts = sorted((m["workgroup"], m["state"], m["severity"]) for m in ALERT_LINE.finditer(result.stdout))
-    assert alerts == [("etl-nightly", "TERMINATED", "info"), ("ml-training", "DEGRADED", "warning"),
-                      ("ml-training", "FAILED", "critical"), ("notebooks", "IDLE", "warning")]
+    assert alerts == [
+        ("etl-nightly", "TERMINATED", "info"),
+        ("ml-training", "DEGRADED", "warning"),
+        ("ml-training", "FAILED", "critical"),
+        ("notebooks", "IDLE", "warning"),
+    ]
     for match in ALERT_LINE.finditer(result.stdout):
         session_id = full_id[match["session"]]
         assert (match["workgroup"], session_id) in seeded
-        assert match["subject"] == (f"[{match['severity'].upper()}] Athena Spark session {match['state']} "
-                                    f"in {match['workgroup']}: {session_id}")
+        assert match["subject"] == (
+            f"[{match['severity'].upper()}] Athena Spark session {match['state']} in {match['workgroup']}: {session_id}"
+        )
     assert re.search(r"session  ml-training  \w{8}  BUSY -> DEGRADED", result.stdout)
     assert re.search(r"session  etl-nightly  \w{8}  TERMINATING -> TERMINATED", result.stdout)
     # The runner's own HTTP request to its API server, answered by the function.
     nightly = seeded[0][1]
     assert f"/sessions/{nightly} -> 200" in result.stdout
-    answer = json.loads(result.stdout[result.stdout.index("\n{") + 1: result.stdout.index("\n}\n") + 2])
+    answer = json.loads(result.stdout[result.stdout.index("\n{") + 1 : result.stdout.index("\n}\n") + 2])
     assert answer["session_id"] == nightly and answer["state"] == "TERMINATED"
     assert result.stdout.rstrip().splitlines()[-1].startswith("OK: 4 alerts")
     # The function's logs and metrics went to the log file, not into the story.
@@ -117,8 +138,10 @@ def _alert(session_id: str, state: str, severity: str) -> dict[str, Any]:
 def test_alert_check_names_what_is_missing_and_what_is_unexpected():
     seeded = {"s-1": SeededSession("wg", "d", (), (("FAILED", "critical"), ("DEGRADED", "warning")))}
     assert alert_problems(seeded, [_alert("s-1", "DEGRADED", "warning"), _alert("s-1", "FAILED", "critical")]) == []
-    assert alert_problems(seeded, [_alert("s-1", "FAILED", "critical"), _alert("s-1", "FAILED", "critical"),
-                                   _alert("s-2", "IDLE", "warning")]) == [
+    assert alert_problems(
+        seeded,
+        [_alert("s-1", "FAILED", "critical"), _alert("s-1", "FAILED", "critical"), _alert("s-2", "IDLE", "warning")],
+    ) == [
         "missing DEGRADED (warning) alert for wg/s-1",
         "unexpected FAILED (critical) alert for wg/s-1",
         "unexpected IDLE (warning) alert for s-2",
@@ -126,6 +149,7 @@ def test_alert_check_names_what_is_missing_and_what_is_unexpected():
 
 
 # --- API Gateway events and responses ---------------------------------------------------------
+
 
 def test_a_request_becomes_the_event_api_gateway_sends():
     reference = json.loads((EVENTS / "api_get_session.json").read_text())
@@ -137,8 +161,10 @@ def test_a_request_becomes_the_event_api_gateway_sends():
     assert event["pathParameters"] == {"session_id": "s-1"}
     assert event["queryStringParameters"] is None and event["body"] is None and event["isBase64Encoded"] is False
     assert event["multiValueHeaders"]["Accept"] == ["application/json"]
-    assert proxy_event("GET", "/sessions/s-1", [], b"")["requestContext"]["requestId"] != \
-        event["requestContext"]["requestId"]
+    assert (
+        proxy_event("GET", "/sessions/s-1", [], b"")["requestContext"]["requestId"]
+        != event["requestContext"]["requestId"]
+    )
 
 
 def test_query_strings_are_decoded_and_repeated_keys_kept():
@@ -157,8 +183,13 @@ def test_other_paths_reach_the_function_through_a_greedy_resource_and_binary_bod
 def test_the_proxy_result_becomes_the_http_response():
     def handler(event, context):
         assert context.get_remaining_time_in_millis() > 0 and context.aws_request_id
-        return {"statusCode": 201, "isBase64Encoded": True, "body": base64.b64encode(b"\x00bin").decode(),
-                "headers": {"X-One": "1"}, "multiValueHeaders": {"X-Many": ["a", "b"]}}
+        return {
+            "statusCode": 201,
+            "isBase64Encoded": True,
+            "body": base64.b64encode(b"\x00bin").decode(),
+            "headers": {"X-One": "1"},
+            "multiValueHeaders": {"X-Many": ["a", "b"]},
+        }
 
     with ApiServer(handler=handler) as server:
         request = urllib.request.urlopen(server.url + "/anything", timeout=10)
@@ -180,12 +211,15 @@ def test_a_function_that_raises_is_a_502_as_api_gateway_answers():
 
 # --- the function's API, served ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, dict[str, str], LocalStack]]:
     """``session-monitor serve`` against moto server + the emulator, with a few sessions."""
     with LocalStack() as stack:
-        ids = {"idle": stack.emulator.start_session("etl-nightly", description="idle one"),
-               "failed": stack.emulator.start_session("ml-training", script=[(0, "FAILED", "emulated failure")])}
+        ids = {
+            "idle": stack.emulator.start_session("etl-nightly", description="idle one"),
+            "failed": stack.emulator.start_session("ml-training", script=[(0, "FAILED", "emulated failure")]),
+        }
         stack.emulator.clock.advance(10)
         with served_api(child_environment(stack)) as url:
             yield url, ids, stack
@@ -221,7 +255,9 @@ def test_a_257_character_session_id_is_a_400_json_error(served):
 def test_an_unknown_session_is_a_404_json_error(served):
     url, _ids, _stack = served
     assert get_json(f"{url}/sessions/no-such-session") == (
-        404, {"error": "SessionNotFound", "message": "session not found", "retryable": False})
+        404,
+        {"error": "SessionNotFound", "message": "session not found", "retryable": False},
+    )
 
 
 def test_list_sessions_of_a_workgroup(served):

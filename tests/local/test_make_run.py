@@ -7,6 +7,7 @@ emulator always take free ports), writes its environment file under tmp_path (ne
 repository's ``.local-stack.env``, which a ``make run`` of yours may be using), and is stopped by
 the fixture or the test.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -26,10 +28,22 @@ from local_mode.cli import LOCAL_ENV_VARIABLE, read_local_env
 from local_mode.runner import SCENARIO, SHOWCASE_WORKGROUP, export_lines, remove_env_file, write_env_file
 from tests.local.test_local_mode import REPO, child_environment, get_json
 
-CLI_ENV_NAMES = {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ATHENA", "AWS_REGION", "AWS_DEFAULT_REGION",
-                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ALERTS_TOPIC_ARN",
-                 "STATE_TABLE_NAME", "WATCHED_WORKGROUPS", "MONITOR_ACCOUNT_ID", "LOOKBACK_MINUTES",
-                 "SCHEDULE_MINUTES", "IDLE_ALERT_MINUTES"}
+CLI_ENV_NAMES = {
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_ATHENA",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "ALERTS_TOPIC_ARN",
+    "STATE_TABLE_NAME",
+    "WATCHED_WORKGROUPS",
+    "MONITOR_ACCOUNT_ID",
+    "LOOKBACK_MINUTES",
+    "SCHEDULE_MINUTES",
+    "IDLE_ALERT_MINUTES",
+}
 
 
 class RunningRunner:
@@ -41,9 +55,25 @@ class RunningRunner:
         for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
             env.pop(proxy, None)  # the file then holds exactly the names the CLI always needs
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_mode.runner", "--port", "0", "--interval", interval,
-             "--function-log", str(tmp_path / "function.log"), "--env-file", str(self.env_file)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "local_mode.runner",
+                "--port",
+                "0",
+                "--interval",
+                interval,
+                "--function-log",
+                str(tmp_path / "function.log"),
+                "--env-file",
+                str(self.env_file),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self._eof = False
         self._changed = threading.Condition()
@@ -78,8 +108,9 @@ class RunningRunner:
                     return match
                 remaining = deadline - time.monotonic()
                 if self._eof or remaining <= 0:
-                    pytest.fail(f"the runner did not print {pattern!r} (exit status {self.process.poll()}):\n"
-                                f"{self.output}")
+                    pytest.fail(
+                        f"the runner did not print {pattern!r} (exit status {self.process.poll()}):\n{self.output}"
+                    )
                 self._changed.wait(min(remaining, 1))
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -103,8 +134,14 @@ class RunningRunner:
     def cli(self, *args: str, env_file: Path | None = None) -> subprocess.CompletedProcess:
         """``session-monitor`` with no AWS_* variable of its own: only --local can find the stack."""
         env = {**child_environment(), LOCAL_ENV_VARIABLE: str(env_file or self.env_file)}
-        return subprocess.run([sys.executable, "-m", "local_mode.cli", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "local_mode.cli", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -145,20 +182,32 @@ def test_make_run_writes_the_clis_environment_to_a_file_and_prints_the_same_expo
     env = read_local_env(make_run.env_file)
     assert set(env) == CLI_ENV_NAMES  # what the CLI needs, nothing of the function's own settings
     assert env == {
-        "AWS_ENDPOINT_URL": moto, "AWS_ENDPOINT_URL_ATHENA": athena,
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_ENDPOINT_URL": moto,
+        "AWS_ENDPOINT_URL_ATHENA": athena,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
         "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:athena-session-monitor-alerts",
         "STATE_TABLE_NAME": "athena-session-monitor-state",
-        "WATCHED_WORKGROUPS": "etl-nightly,ml-training,notebooks", "MONITOR_ACCOUNT_ID": "123456789012",
-        "LOOKBACK_MINUTES": "15", "SCHEDULE_MINUTES": "5", "IDLE_ALERT_MINUTES": "3",
+        "WATCHED_WORKGROUPS": "etl-nightly,ml-training,notebooks",
+        "MONITOR_ACCOUNT_ID": "123456789012",
+        "LOOKBACK_MINUTES": "15",
+        "SCHEDULE_MINUTES": "5",
+        "IDLE_ALERT_MINUTES": "3",
     }
     file_exports = [line for line in make_run.env_file.read_text().splitlines() if line.startswith("export ")]
     printed = re.findall(r"^  (export \S+)$", make_run.output, re.M)
     assert printed == file_exports == export_lines(env)
     # A shell that sources the file gets exactly these values.
-    shell = subprocess.run(["bash", "-c", f". {shlex.quote(str(make_run.env_file))} && env -0"],
-                           env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=30)
+    shell = subprocess.run(
+        ["bash", "-c", f". {shlex.quote(str(make_run.env_file))} && env -0"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     sourced = dict(item.split("=", 1) for item in shell.stdout.split("\0") if "=" in item)
     assert {name: sourced.get(name) for name in env} == env
 
@@ -194,7 +243,10 @@ def test_ctrl_c_stops_make_run_and_removes_its_file(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
     result = runner.cli("--local", "list", SHOWCASE_WORKGROUP)
     assert (result.returncode, result.stdout, result.stderr) == (
-        1, "", "error: LocalStackNotRunning: start it with make run\n")
+        1,
+        "",
+        "error: LocalStackNotRunning: start it with make run\n",
+    )
 
 
 def test_the_file_is_left_alone_when_another_runner_has_rewritten_it(tmp_path):
@@ -209,7 +261,7 @@ def test_the_file_is_left_alone_when_another_runner_has_rewritten_it(tmp_path):
 
 
 def test_export_lines_survive_a_round_trip_through_the_file(tmp_path):
-    env = {"PLAIN": "a,b:c/d", "SPACES": "two words", "QUOTES": "it's \"x\"", "EMPTY": ""}
+    env = {"PLAIN": "a,b:c/d", "SPACES": "two words", "QUOTES": 'it\'s "x"', "EMPTY": ""}
     path = tmp_path / "env"
     write_env_file(path, env)
     assert read_local_env(path) == env
@@ -225,3 +277,18 @@ def test_the_venv_recipes_say_what_they_install_before_the_long_pip_installs():
         said = [line for line in lines[:first_pip] if line.strip().startswith("@echo")]
         assert said and "few minutes" in said[0], recipe
         assert all(" -q " in line for line in lines if "pip install" in line)
+
+
+def test_a_session_you_start_with_the_printed_curl_is_followed_and_its_end_alerted(make_run):
+    """What make run promises after its URLs: start more sessions, and watch the monitor find them."""
+    endpoint = make_run.wait_for(r"curl -s -X POST (http://127\.0\.0\.1:\d+)/_emulator/sessions").group(1)
+    request = urllib.request.Request(
+        f"{endpoint}/_emulator/sessions",
+        data=json.dumps({"workgroup": "notebooks", "idle_timeout_minutes": 1}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        session_id = json.loads(answer.read())["SessionId"]
+    # discovered through the ledger's views, then its idle-timeout end is alerted
+    make_run.wait_for(rf"session  notebooks +{session_id[:8]}  new -> ", timeout=60)
+    make_run.wait_for(rf"ALERT +notebooks +{session_id[:8]} +info +TERMINATED", timeout=120)

@@ -3,6 +3,7 @@
 Headless Chromium from the system (/usr/bin/chromium, installed by the CI script), driven by the
 playwright package; ``playwright install`` is never needed (it downloads browsers).
 """
+
 from __future__ import annotations
 
 import sys
@@ -15,8 +16,16 @@ from local_mode.runner import LocalStack
 from tests.local.test_local_mode import child_environment, served_api
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 pytestmark = pytest.mark.browser
 

@@ -12,8 +12,14 @@ from tests.helpers import NOW, get_session_response
 
 
 def _alert(session, state, began=NOW, known=True, token=None, resolves=None, note=None):
-    episode = Episode(session.session_id, state, token or (END if state in ("FAILED", "TERMINATED") else token_of(began)),
-                      began, known, resolves)
+    episode = Episode(
+        session.session_id,
+        state,
+        token or (END if state in ("FAILED", "TERMINATED") else token_of(began)),
+        began,
+        known,
+        resolves,
+    )
     return alerting.Alert(session, episode, "123456789012", "eu-west-1", note)
 
 
@@ -31,15 +37,27 @@ def test_attributes_and_body_name_the_episode_with_account_and_region():
     alert = _alert(session, "DEGRADED", began)
     episode_id = "123456789012/eu-west-1/s-9#DEGRADED#20261126T115900Z"
     assert alerting.message_attributes(alert) == {
-        "state": "DEGRADED", "severity": "warning", "workgroup": "etl", "session_id": "s-9", "alert_id": episode_id,
-        "account": "123456789012", "region": "eu-west-1",
+        "state": "DEGRADED",
+        "severity": "warning",
+        "workgroup": "etl",
+        "session_id": "s-9",
+        "alert_id": episode_id,
+        "account": "123456789012",
+        "region": "eu-west-1",
     }
     body = json.loads(alerting.body_json(alert))
     assert body["session_id"] == "s-9" and body["state"] == "DEGRADED"
-    assert body["alert"] == {"alert_id": episode_id, "state": "DEGRADED", "severity": "warning",
-                             "reason": "no healthy coordinator", "began_at": "2026-11-26T11:59:00Z",
-                             "began_at_source": "athena", "account": "123456789012", "region": "eu-west-1",
-                             "resolves_alert_id": None}
+    assert body["alert"] == {
+        "alert_id": episode_id,
+        "state": "DEGRADED",
+        "severity": "warning",
+        "reason": "no healthy coordinator",
+        "began_at": "2026-11-26T11:59:00Z",
+        "began_at_source": "athena",
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "resolves_alert_id": None,
+    }
 
 
 def test_a_recovered_notice_is_info_and_names_the_degraded_alert_it_resolves():

@@ -15,14 +15,14 @@ REPO = Path(__file__).resolve().parents[2]
 def test_the_contract_imports_neither_side():
     source = (REPO / "lambda_src/session_contract/__init__.py").read_text()
     imports = re.findall(r"^\s*(?:from|import) ([\w.]+)", source, re.MULTILINE)
-    assert set(imports) <= {"__future__", "dataclasses", "typing"}
+    assert set(imports) <= {"__future__", "collections.abc", "dataclasses", "typing"}
 
 
 def test_states_and_workgroup_pattern_match_botocores_service_model():
     model = botocore.session.get_session().get_service_model("athena")
-    assert contract.SESSION_STATES == tuple(model.shape_for("SessionState").enum)
-    assert contract.WORKGROUP_PATTERN == model.shape_for("WorkGroupName").metadata["pattern"]
-    assert contract.SESSION_ID_MAX_LENGTH == model.shape_for("SessionId").metadata["max"]
+    assert tuple(model.shape_for("SessionState").enum) == contract.SESSION_STATES
+    assert model.shape_for("WorkGroupName").metadata["pattern"] == contract.WORKGROUP_PATTERN
+    assert model.shape_for("SessionId").metadata["max"] == contract.SESSION_ID_MAX_LENGTH
 
 
 def test_infra_and_the_function_share_defaults_and_ranges():
@@ -60,12 +60,23 @@ def test_local_mode_and_bench_build_the_functions_environment_from_the_contract(
 
 def test_no_copy_of_a_shared_name_outside_the_contract():
     """The names an environment or a dashboard depends on are written out in one file only."""
-    shared = [contract.ENV_LOOKBACK_MINUTES, contract.ENV_SCHEDULE_MINUTES, contract.ENV_WATCHED_WORKGROUPS,
-              contract.ENV_MONITOR_ACCOUNT_ID, contract.METRIC_SESSIONS_SEEN, contract.METRIC_ALERTS_PUBLISHED,
-              contract.WORKGROUP_PATTERN]
-    places = [*REPO.glob("lambda_src/session_monitor/**/*.py"), *REPO.glob("infra/*.py"),
-              *REPO.glob("local_mode/*.py"), *REPO.glob("bench/*.py"), REPO / "app.py"]
+    shared = [
+        contract.ENV_LOOKBACK_MINUTES,
+        contract.ENV_SCHEDULE_MINUTES,
+        contract.ENV_WATCHED_WORKGROUPS,
+        contract.ENV_MONITOR_ACCOUNT_ID,
+        contract.METRIC_SESSIONS_SEEN,
+        contract.METRIC_ALERTS_PUBLISHED,
+        contract.WORKGROUP_PATTERN,
+    ]
+    places = [
+        *REPO.glob("lambda_src/session_monitor/**/*.py"),
+        *REPO.glob("infra/*.py"),
+        *REPO.glob("local_mode/*.py"),
+        *REPO.glob("bench/*.py"),
+        REPO / "app.py",
+    ]
     for path in places:
         text = path.read_text()
         for name in shared:
-            assert f'"{name}"' not in text and f"r\"{name}\"" not in text, f"{path.relative_to(REPO)} copies {name}"
+            assert f'"{name}"' not in text and f'r"{name}"' not in text, f"{path.relative_to(REPO)} copies {name}"

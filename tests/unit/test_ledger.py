@@ -6,7 +6,8 @@ Hypothesis walk whole session histories against a small reference model.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import os
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,12 +15,17 @@ from hypothesis import strategies as st
 from session_monitor import ledger
 from session_monitor.ledger import Observation, Policy, View
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+# make test runs a bounded number of histories; make soak (HYPOTHESIS_PROFILE=soak) many more.
+SOAK = os.environ.get("HYPOTHESIS_PROFILE") == "soak"
+EXAMPLES = 20_000 if SOAK else 300
 POLICY = Policy(lookback=timedelta(minutes=15))
 
 
 def obs(state, *, modified=None, ended=None, idle_since=None, started=None, source="get"):
-    return Observation("s-1", state, source, last_modified=modified, ended=ended, idle_since=idle_since, started=started)
+    return Observation(
+        "s-1", state, source, last_modified=modified, ended=ended, idle_since=idle_since, started=started
+    )
 
 
 def run(view, observation, now, outcome="sent", policy=POLICY):
@@ -120,8 +126,15 @@ def test_idle_warnings_need_the_watch_on_and_are_never_history():
 
 HEALTHY = ("IDLE", "BUSY")
 # A step: the next state, whether Athena dates it, minutes until the next look (0..40).
-steps = st.lists(st.tuples(st.sampled_from(("CREATING", "IDLE", "BUSY", "DEGRADED", "TERMINATING", "FAILED", "TERMINATED")),
-                           st.booleans(), st.integers(0, 40)), min_size=1, max_size=25)
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(("CREATING", "IDLE", "BUSY", "DEGRADED", "TERMINATING", "FAILED", "TERMINATED")),
+        st.booleans(),
+        st.integers(0, 40),
+    ),
+    min_size=1,
+    max_size=25,
+)
 
 
 def _walk(history, first_look_delay):
@@ -141,17 +154,27 @@ def _walk(history, first_look_delay):
         began = now if changed else began
         state = next_state
         look = now + timedelta(minutes=first_look_delay if index == 0 else 0)
-        observation = obs(state, modified=began if dated else None, ended=began if dated and state in ledger.TERMINAL else None,
-                          idle_since=began if dated and state == "IDLE" else None)
+        observation = obs(
+            state,
+            modified=began if dated else None,
+            ended=began if dated and state in ledger.TERMINAL else None,
+            idle_since=began if dated and state == "IDLE" else None,
+        )
         if changed:
             old = dated and began < look - POLICY.lookback
             if state in HEALTHY and open_degraded:
                 expected.append(("recover", "RECOVERED#" + open_degraded.split("#", 1)[1]))
                 open_degraded = None
             if state in ledger.ALERT_SEVERITY:
-                key = f"{state}#END" if state in ledger.TERMINAL else f"{state}#{ledger.token_of(began if dated else look)}"
+                key = (
+                    f"{state}#END"
+                    if state in ledger.TERMINAL
+                    else f"{state}#{ledger.token_of(began if dated else look)}"
+                )
                 expected.append(("suppress" if old else "alert", key))
-                open_degraded = key if state == "DEGRADED" and not old else None if state != "DEGRADED" else open_degraded
+                open_degraded = (
+                    key if state == "DEGRADED" and not old else None if state != "DEGRADED" else open_degraded
+                )
             if state in ledger.TERMINAL:
                 open_degraded = None
         decision = ledger.decide(view, observation, look, POLICY)
@@ -164,19 +187,21 @@ def _walk(history, first_look_delay):
     return taken, expected
 
 
-@settings(max_examples=400)
+@settings(max_examples=EXAMPLES)
 @given(steps, st.sampled_from([0, 0, 5, 30]))
 def test_every_episode_seen_is_alerted_or_suppressed_exactly_once(history, first_look_delay):
     taken, expected = _walk(history, first_look_delay)
     assert taken == expected
 
 
-@settings(max_examples=300)
+@settings(max_examples=EXAMPLES)
 @given(steps)
 def test_repeated_looks_at_an_unchanged_session_decide_nothing_new(history):
     now, view = T0, None
     for state, dated, wait in history:
-        observation = obs(state, modified=now if dated else None, ended=now if dated else None, idle_since=now if dated else None)
+        observation = obs(
+            state, modified=now if dated else None, ended=now if dated else None, idle_since=now if dated else None
+        )
         for _ in range(3):  # duplicated events, overlapping sweeps, API reads
             decision = ledger.decide(view, observation, now, POLICY)
             view = decision.view
@@ -188,7 +213,7 @@ def test_repeated_looks_at_an_unchanged_session_decide_nothing_new(history):
             break
 
 
-@settings(max_examples=300)
+@settings(max_examples=EXAMPLES)
 @given(steps, st.lists(st.sampled_from(["sent", "already_sent", "in_flight", "failed", "suppressed"]), min_size=1))
 def test_a_recovery_only_follows_a_degradation_that_was_sent(history, outcomes):
     now, view, sent_degraded = T0, None, set()

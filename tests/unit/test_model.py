@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from dateutil.tz import tzoffset
@@ -29,8 +29,15 @@ def test_every_state_gets_its_severity_and_terminal_flag(state):
 
 
 def test_a_complete_answer_is_normalised_field_by_field():
-    raw = get_session_response("abc-123", "FAILED", "etl", started=NOW - timedelta(hours=2),
-                               modified=NOW - timedelta(minutes=5), reason="Coordinator lost", dpu_ms=5_400_000)
+    raw = get_session_response(
+        "abc-123",
+        "FAILED",
+        "etl",
+        started=NOW - timedelta(hours=2),
+        modified=NOW - timedelta(minutes=5),
+        reason="Coordinator lost",
+        dpu_ms=5_400_000,
+    )
     session = session_from_get(raw, 0.35).to_dict()
     assert session == {
         "session_id": "abc-123",
@@ -73,9 +80,22 @@ def test_every_optional_member_missing_means_null_not_an_error():
     session = session_from_get({}, 0.35).to_dict()
     assert session["session_id"] == ""
     assert session["state"] is None and session["severity"] is None and session["is_terminal"] is False
-    for key in ("workgroup", "started_at", "ended_at", "idle_since", "dpu_execution_ms", "dpu_hours",
-                "estimated_cost_usd", "engine_configuration", "idle_timeout_minutes", "working_directory",
-                "encryption_option", "description", "engine_version", "notebook_version"):
+    for key in (
+        "workgroup",
+        "started_at",
+        "ended_at",
+        "idle_since",
+        "dpu_execution_ms",
+        "dpu_hours",
+        "estimated_cost_usd",
+        "engine_configuration",
+        "idle_timeout_minutes",
+        "working_directory",
+        "encryption_option",
+        "description",
+        "engine_version",
+        "notebook_version",
+    ):
         assert session[key] is None, key
 
 
@@ -106,8 +126,13 @@ def test_idle_timeout_falls_back_to_seconds():
 
 
 def test_times_are_converted_to_utc_whatever_zone_botocore_attached():
-    raw = {"SessionId": "x", "Status": {"StartDateTime": datetime(2026, 11, 26, 14, 0, tzinfo=tzoffset(None, 7200)),
-                                        "LastModifiedDateTime": datetime(2026, 11, 26, 12, 0)}}
+    raw = {
+        "SessionId": "x",
+        "Status": {
+            "StartDateTime": datetime(2026, 11, 26, 14, 0, tzinfo=tzoffset(None, 7200)),
+            "LastModifiedDateTime": datetime(2026, 11, 26, 12, 0),
+        },
+    }
     session = session_from_get(raw, 0.35)
     assert session.started_at == "2026-11-26T12:00:00Z"
     assert session.last_modified_at == "2026-11-26T12:00:00Z"
@@ -119,8 +144,11 @@ def test_cost_follows_the_configured_price():
 
 
 def test_a_list_summary_takes_the_effective_engine_version_and_the_workgroup_asked_for():
-    raw = {"SessionId": "s", "EngineVersion": {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "PySpark engine version 3"},
-           "Status": {"State": "IDLE", "IdleSinceDateTime": NOW.replace(tzinfo=timezone.utc)}}
+    raw = {
+        "SessionId": "s",
+        "EngineVersion": {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "PySpark engine version 3"},
+        "Status": {"State": "IDLE", "IdleSinceDateTime": NOW.replace(tzinfo=UTC)},
+    }
     summary = summary_from_list(raw, "analytics")
     assert summary.workgroup == "analytics"
     assert summary.engine_version == "PySpark engine version 3"
@@ -134,12 +162,18 @@ def test_credentials_in_every_user_supplied_map_are_redacted_and_the_rest_kept()
     configuration["SparkProperties"]["spark.hadoop.fs.s3a.secret.key"] = "wJalrXUtnFEMI"
     configuration["SparkProperties"]["spark.sql.catalog.pg.uri"] = "postgresql://etl:pw@db/sales"
     configuration["Classifications"].append(
-        {"Name": "spark-hive-site", "Properties": {"javax.jdo.option.ConnectionPassword": "hive-pw"}})
+        {"Name": "spark-hive-site", "Properties": {"javax.jdo.option.ConnectionPassword": "hive-pw"}}
+    )
     engine = session_from_get(raw, 0.35).to_dict()["engine_configuration"]
-    assert engine["additional_configs"] == {"NotebookFileURI": "s3://bucket/notebook.ipynb", "apiToken": "***redacted***"}
-    assert engine["spark_properties"] == {"spark.sql.shuffle.partitions": "64",
-                                          "spark.hadoop.fs.s3a.secret.key": "***redacted***",
-                                          "spark.sql.catalog.pg.uri": "postgresql://***redacted***@db/sales"}
+    assert engine["additional_configs"] == {
+        "NotebookFileURI": "s3://bucket/notebook.ipynb",
+        "apiToken": "***redacted***",
+    }
+    assert engine["spark_properties"] == {
+        "spark.sql.shuffle.partitions": "64",
+        "spark.hadoop.fs.s3a.secret.key": "***redacted***",
+        "spark.sql.catalog.pg.uri": "postgresql://***redacted***@db/sales",
+    }
     assert engine["classifications"] == [
         {"name": "spark-defaults", "properties": {"spark.executor.cores": "4"}},
         {"name": "spark-hive-site", "properties": {"javax.jdo.option.ConnectionPassword": "***redacted***"}},

@@ -115,20 +115,30 @@ ORDINARY = {
 }
 
 URIS = [
-    ("postgresql://etl:s3cr3t@db.internal:5432/sales?sslmode=require",
-     "postgresql://***redacted***@db.internal:5432/sales?sslmode=require"),
+    (
+        "postgresql://etl:s3cr3t@db.internal:5432/sales?sslmode=require",
+        "postgresql://***redacted***@db.internal:5432/sales?sslmode=require",
+    ),
     ("jdbc:postgresql://etl:s3cr3t@db.internal/sales", "jdbc:postgresql://***redacted***@db.internal/sales"),
     ("thrift://hive:s3cr3t@metastore:9083", "thrift://***redacted***@metastore:9083"),
     ("https://ghp_s3cr3t@github.com/org/repo.git", "https://***redacted***@github.com/org/repo.git"),
-    ("jdbc:mysql://db/sales?user=etl&password=s3cr3t&useSSL=true",
-     "jdbc:mysql://db/sales?user=etl&password=***redacted***&useSSL=true"),
-    ("jdbc:sqlserver://db:1433;databaseName=sales;user=etl;password=s3cr3t;encrypt=true",
-     "jdbc:sqlserver://db:1433;databaseName=sales;user=etl;password=***redacted***;encrypt=true"),
+    (
+        "jdbc:mysql://db/sales?user=etl&password=s3cr3t&useSSL=true",
+        "jdbc:mysql://db/sales?user=etl&password=***redacted***&useSSL=true",
+    ),
+    (
+        "jdbc:sqlserver://db:1433;databaseName=sales;user=etl;password=s3cr3t;encrypt=true",
+        "jdbc:sqlserver://db:1433;databaseName=sales;user=etl;password=***redacted***;encrypt=true",
+    ),
     ("jdbc:oracle:thin:etl/s3cr3t@//db:1521/sales", "jdbc:oracle:thin:***redacted***@//db:1521/sales"),
-    ("https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2026-12-01&sig=s3cr3t%3D",
-     "https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2026-12-01&sig=***redacted***"),
-    ("-Dlog4j.configuration=x.properties -Djavax.net.ssl.trustStorePassword=s3cr3t",
-     "-Dlog4j.configuration=x.properties -Djavax.net.ssl.trustStorePassword=***redacted***"),
+    (
+        "https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2026-12-01&sig=s3cr3t%3D",
+        "https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2026-12-01&sig=***redacted***",
+    ),
+    (
+        "-Dlog4j.configuration=x.properties -Djavax.net.ssl.trustStorePassword=s3cr3t",
+        "-Dlog4j.configuration=x.properties -Djavax.net.ssl.trustStorePassword=***redacted***",
+    ),
     # Found by review: a value cut at a blank, '&', ';' or ',', or at a quote, leaked its rest.
     (f'{JAAS} username="u" password="s3cr3t&3 horse";', f'{JAAS} username="u" password="***redacted***";'),
     (f"{JAAS} username='u' password='s3cr3t&3 \"horse\"';", f"{JAAS} username='u' password='***redacted***';"),
@@ -140,33 +150,61 @@ URIS = [
     ("-Da=1 -Dx.password=s3cr3t;a -Dy=1", "-Da=1 -Dx.password=***redacted*** -Dy=1"),
     ("-Dx.password=s3cr3t;a -Dy=1", "-Dx.password=***redacted***"),
     ("user=etl password=s3cr3t;a role=reader", "user=etl password=***redacted*** role=reader"),
-    ("Server=x;Password=s3cr3t;User Id=etl;Application Name=a b", "Server=x;Password=***redacted***;User Id=etl;Application Name=a b"),
+    (
+        "Server=x;Password=s3cr3t;User Id=etl;Application Name=a b",
+        "Server=x;Password=***redacted***;User Id=etl;Application Name=a b",
+    ),
     ('-Dx.password="s3cr3t horse" -Dy=1', '-Dx.password="***redacted***" -Dy=1'),
     ('password="s3cr3t horse', 'password="***redacted***"'),  # never closed: to the end
     ("Server=x;Password=mssql s3cr3t x;Database=y", "Server=x;Password=***redacted***;Database=y"),
-    ("Server=x; User Id=etl; Password=s3cr3t a=b&c; Initial Catalog=sales",
-     "Server=x; User Id=etl; Password=***redacted***; Initial Catalog=sales"),
+    (
+        "Server=x; User Id=etl; Password=s3cr3t a=b&c; Initial Catalog=sales",
+        "Server=x; User Id=etl; Password=***redacted***; Initial Catalog=sales",
+    ),
     ("Server=x;Password=s3cr3t;", "Server=x;Password=***redacted***;"),
-    ("Driver={ODBC Driver 18};Server=x;PWD={s3cr3t;a}}b};Encrypt=yes",
-     "Driver={ODBC Driver 18};Server=x;PWD={***redacted***};Encrypt=yes"),
+    (
+        "Driver={ODBC Driver 18};Server=x;PWD={s3cr3t;a}}b};Encrypt=yes",
+        "Driver={ODBC Driver 18};Server=x;PWD={***redacted***};Encrypt=yes",
+    ),
     ("user=etl,password=s3cr3t horse", "user=etl,password=***redacted***"),
     ("user=etl, password=s3cr3t horse, role=reader", "user=etl, password=***redacted***, role=reader"),
     ("user=etl,password=s3cr3t;x", "user=etl,password=***redacted***"),
-    ("jdbc:mysql://db/sales?password=s3cr3t#1 x&useSSL=true", "jdbc:mysql://db/sales?password=***redacted***&useSSL=true"),
-    ("-Djavax.net.ssl.keyStorePassword=s3cr3t horse -Dfoo=bar", "-Djavax.net.ssl.keyStorePassword=***redacted*** -Dfoo=bar"),
+    (
+        "jdbc:mysql://db/sales?password=s3cr3t#1 x&useSSL=true",
+        "jdbc:mysql://db/sales?password=***redacted***&useSSL=true",
+    ),
+    (
+        "-Djavax.net.ssl.keyStorePassword=s3cr3t horse -Dfoo=bar",
+        "-Djavax.net.ssl.keyStorePassword=***redacted*** -Dfoo=bar",
+    ),
     ("opts=-Dpassword=s3cr3t", "opts=-Dpassword=***redacted***"),  # a pair inside another pair's value
     ("postgresql://etl:s3cr3t@x@db.internal/sales", "postgresql://***redacted***@db.internal/sales"),
-    ("jdbc:sqlserver://db:1433;user=etl@corp;password=s3cr3t@x;encrypt=true",
-     "jdbc:sqlserver://db:1433;user=etl@corp;password=***redacted***;encrypt=true"),
+    (
+        "jdbc:sqlserver://db:1433;user=etl@corp;password=s3cr3t@x;encrypt=true",
+        "jdbc:sqlserver://db:1433;user=etl@corp;password=***redacted***;encrypt=true",
+    ),
     ("mongodb://etl:1234;s3cr3t@db.internal/sales", "mongodb://***redacted***@db.internal/sales"),
-    ("https://obs.example.com/b?ak=AKEXAMPLE&sk=s3cr3t&x=1", "https://obs.example.com/b?ak=***redacted***&sk=***redacted***&x=1"),
+    (
+        "https://obs.example.com/b?ak=AKEXAMPLE&sk=s3cr3t&x=1",
+        "https://obs.example.com/b?ak=***redacted***&sk=***redacted***&x=1",
+    ),
 ]
-UNCHANGED_VALUES = ["s3://bucket/athena/sessions/", "thrift://metastore:9083", "jdbc:oracle:thin:@db:1521:orcl",
-                    "s3://bucket/token-store/dt=2026-11-26/", "user@example.com", "64", "",
-                    "Server=db; User Id=etl; Initial Catalog=sales; Encrypt=true;", "user=etl,role=reader",
-                    'com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab="/etc/etl.keytab" '
-                    'principal="etl@EXAMPLE.COM";',
-                    "-Dlog4j.configuration=file:log4j.properties -XX:+UseG1GC -Dpath=/a;/b"]
+UNCHANGED_VALUES = [
+    "s3://bucket/athena/sessions/",
+    "thrift://metastore:9083",
+    "jdbc:oracle:thin:@db:1521:orcl",
+    "s3://bucket/token-store/dt=2026-11-26/",
+    "user@example.com",
+    "64",
+    "",
+    "Server=db; User Id=etl; Initial Catalog=sales; Encrypt=true;",
+    "user=etl,role=reader",
+    (
+        'com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab="/etc/etl.keytab" '
+        'principal="etl@EXAMPLE.COM";'
+    ),
+    "-Dlog4j.configuration=file:log4j.properties -XX:+UseG1GC -Dpath=/a;/b",
+]
 
 
 def _json_of(raw: dict) -> str:
@@ -214,9 +252,11 @@ def test_the_reviews_keys_reach_the_models_json_without_their_values():
     raw = get_session_response()
     raw["EngineConfiguration"]["SparkProperties"].update(REVIEW_SECRETS)
     raw["EngineConfiguration"]["AdditionalConfigs"]["spark.kafka.sasl.jaas.config"] = (
-        f'{JAAS} username="u" password="Tr0ub4dor&3 horse";')
+        f'{JAAS} username="u" password="Tr0ub4dor&3 horse";'
+    )
     raw["EngineConfiguration"]["AdditionalConfigs"]["spark.sql.catalog.ms.url"] = (
-        "Server=x;Password=mssql SECRET x;Database=y")
+        "Server=x;Password=mssql SECRET x;Database=y"
+    )
     text = _json_of(raw)
     for key, secret in REVIEW_SECRETS.items():
         assert key in text and secret not in text.replace("\\n", "\n")
@@ -240,11 +280,13 @@ def test_a_key_with_no_latin_word_is_not_secret(key):
 
 def test_a_secret_in_spark_properties_appears_nowhere_in_the_models_json():
     raw = get_session_response()
-    raw["EngineConfiguration"]["SparkProperties"].update({
-        "spark.hadoop.fs.s3a.access.key": "AKIAIOSFODNN7EXAMPLE",
-        "spark.hadoop.fs.s3a.secret.key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "spark.sql.catalog.pg.uri": "postgresql://etl:Pg-Pa55w0rd@db.internal/sales",
-    })
+    raw["EngineConfiguration"]["SparkProperties"].update(
+        {
+            "spark.hadoop.fs.s3a.access.key": "AKIAIOSFODNN7EXAMPLE",
+            "spark.hadoop.fs.s3a.secret.key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "spark.sql.catalog.pg.uri": "postgresql://etl:Pg-Pa55w0rd@db.internal/sales",
+        }
+    )
     text = _json_of(raw)
     for secret in ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI", "Pg-Pa55w0rd"):
         assert secret not in text
@@ -255,14 +297,40 @@ def test_a_secret_in_spark_properties_appears_nowhere_in_the_models_json():
 # Hypothesis: a key made of harmless words around a secret term, in any case and with any separator
 # (or camelCase), never lets its value out. A term is its words; ``auth`` terms only as a key's last
 # word, and no key ends in a descriptor word (provider, class, type), which names an implementation.
-SECRET_TERMS = [("secret",), ("password",), ("passwd",), ("pwd",), ("passphrase",), ("token",), ("credential",),
-                ("credentials",), ("signature",), ("access", "key"), ("secret", "key"), ("private", "key"),
-                ("api", "key"), ("account", "key"), ("session", "token"), ("key", "file"), ("encryption", "key"),
-                ("connection", "password"), ("sf", "password"), ("key", "store", "password"), ("client", "secret"),
-                ("auth", "token"), ("pass",), ("sas",), ("sig",), ("jwt",), ("bearer",)]
+SECRET_TERMS = [
+    ("secret",),
+    ("password",),
+    ("passwd",),
+    ("pwd",),
+    ("passphrase",),
+    ("token",),
+    ("credential",),
+    ("credentials",),
+    ("signature",),
+    ("access", "key"),
+    ("secret", "key"),
+    ("private", "key"),
+    ("api", "key"),
+    ("account", "key"),
+    ("session", "token"),
+    ("key", "file"),
+    ("encryption", "key"),
+    ("connection", "password"),
+    ("sf", "password"),
+    ("key", "store", "password"),
+    ("client", "secret"),
+    ("auth", "token"),
+    ("pass",),
+    ("sas",),
+    ("sig",),
+    ("jwt",),
+    ("bearer",),
+]
 LAST_TERMS = [("auth",), ("authorization",), ("basic", "auth"), ("proxy", "authorization")]
 SEPARATORS = [".", "_", "-", ":", "/", " ", "__", ".-"]
-plain_words = st.from_regex(r"[a-z]{1,8}", fullmatch=True).filter(lambda w: w not in {"provider", "providers", "class", "type"})
+plain_words = st.from_regex(r"[a-z]{1,8}", fullmatch=True).filter(
+    lambda w: w not in {"provider", "providers", "class", "type"}
+)
 
 
 @st.composite
@@ -282,8 +350,10 @@ secret_values = st.text(alphabet="abcXYZ0189+/=-_", min_size=1, max_size=24).map
 
 
 @settings(max_examples=300, deadline=None)
-@given(secrets=st.dictionaries(secret_keys(), secret_values, min_size=1, max_size=5),
-       target=st.sampled_from(["SparkProperties", "AdditionalConfigs", "Classifications"]))
+@given(
+    secrets=st.dictionaries(secret_keys(), secret_values, min_size=1, max_size=5),
+    target=st.sampled_from(["SparkProperties", "AdditionalConfigs", "Classifications"]),
+)
 def test_no_value_under_a_secret_looking_key_reaches_the_models_json(secrets, target):
     raw = get_session_response()
     configuration = raw["EngineConfiguration"]
@@ -298,9 +368,11 @@ def test_no_value_under_a_secret_looking_key_reaches_the_models_json(secrets, ta
 
 
 @settings(max_examples=200, deadline=None)
-@given(user=st.from_regex(r"[A-Za-z0-9._~-]{1,12}", fullmatch=True),
-       password=st.from_regex(r"[A-Za-z0-9!$'()*+,;=._~-]{1,16}", fullmatch=True).map(lambda p: f"pw!{p}"),
-       scheme=st.sampled_from(["postgresql", "jdbc:mysql", "thrift", "https", "mongodb+srv"]))
+@given(
+    user=st.from_regex(r"[A-Za-z0-9._~-]{1,12}", fullmatch=True),
+    password=st.from_regex(r"[A-Za-z0-9!$'()*+,;=._~-]{1,16}", fullmatch=True).map(lambda p: f"pw!{p}"),
+    scheme=st.sampled_from(["postgresql", "jdbc:mysql", "thrift", "https", "mongodb+srv"]),
+)
 def test_the_userinfo_of_any_uri_is_redacted_and_the_rest_kept(user, password, scheme):
     redacted = redact_value(f"{scheme}://{user}:{password}@db.internal:5432/sales?ssl=true")
     assert redacted == f"{scheme}://{REDACTED}@db.internal:5432/sales?ssl=true"

@@ -8,7 +8,9 @@ from session_monitor import validation
 from session_monitor.errors import InvalidParameter, InvalidSessionId, InvalidWorkgroup
 
 
-@pytest.mark.parametrize("value", ["a", "x" * 256, "0f1e2d3c-aaaa-bbbb-cccc-1234567890ab", "é" * 256, "../..", "a/b", " "])
+@pytest.mark.parametrize(
+    "value", ["a", "x" * 256, "0f1e2d3c-aaaa-bbbb-cccc-1234567890ab", "é" * 256, "../..", "a/b", " "]
+)
 def test_valid_session_ids_pass_unchanged(value):
     assert validation.session_id(value) == value
 

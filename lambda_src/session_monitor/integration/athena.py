@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from botocore.exceptions import (
     ClientError,
@@ -64,8 +65,9 @@ def get_session(session_id: str) -> dict[str, Any]:
     )
 
 
-def list_sessions(workgroup: str, next_token: str | None = None, max_results: int = 100,
-                  state_filter: str | None = None) -> dict[str, Any]:
+def list_sessions(
+    workgroup: str, next_token: str | None = None, max_results: int = 100, state_filter: str | None = None
+) -> dict[str, Any]:
     """One page of ListSessions (boto3 has no paginator for it), optionally of one state only."""
     kwargs: dict[str, Any] = {"WorkGroup": workgroup, "MaxResults": max_results}
     if state_filter:

@@ -21,7 +21,9 @@ def publish_alert(topic_arn: str, subject_line: str, message: str, attributes: d
             },
         )
     except (ClientError, BotoCoreError) as error:
-        code = error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+        code = (
+            error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+        )
         raise AlertDeliveryFailed(f"SNS did not accept the alert ({code})") from None
     return str(response["MessageId"])
 

@@ -18,8 +18,9 @@ Every write that guards against a duplicate is a conditional write; a lost race 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -59,8 +60,9 @@ def _conditional(call: Callable[[], Any]) -> bool:
         raise StateStoreUnavailable("the state table could not be reached") from None
 
 
-def claim_alert(table: str, scope: str, session_id: str, episode_key: str, now: int, lease_seconds: int,
-                ttl_seconds: int) -> tuple[str | None, str | None]:
+def claim_alert(
+    table: str, scope: str, session_id: str, episode_key: str, now: int, lease_seconds: int, ttl_seconds: int
+) -> tuple[str | None, str | None]:
     """Take the right to publish one episode's alert.
 
     Returns ``(token, None)`` when claimed, else ``(None, status)`` with the status of the record
@@ -94,30 +96,38 @@ def claim_alert(table: str, scope: str, session_id: str, episode_key: str, now: 
     return token, None
 
 
-def confirm_alert(table: str, scope: str, session_id: str, episode_key: str, token: str, message_id: str,
-                  now: int) -> bool:
+def confirm_alert(
+    table: str, scope: str, session_id: str, episode_key: str, token: str, message_id: str, now: int
+) -> bool:
     """Record that SNS accepted the alert. Written only after SNS answered, never before."""
-    return _conditional(lambda: clients.client("dynamodb").update_item(
-        TableName=table,
-        Key=_alert_key(scope, session_id, episode_key),
-        UpdateExpression="SET #status = :sent, message_id = :message_id, sent_at = :now REMOVE lease_until",
-        ConditionExpression="claim = :token",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={
-            ":sent": {"S": SENT}, ":message_id": {"S": message_id}, ":now": {"N": str(now)}, ":token": {"S": token},
-        },
-    ))
+    return _conditional(
+        lambda: clients.client("dynamodb").update_item(
+            TableName=table,
+            Key=_alert_key(scope, session_id, episode_key),
+            UpdateExpression="SET #status = :sent, message_id = :message_id, sent_at = :now REMOVE lease_until",
+            ConditionExpression="claim = :token",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":sent": {"S": SENT},
+                ":message_id": {"S": message_id},
+                ":now": {"N": str(now)},
+                ":token": {"S": token},
+            },
+        )
+    )
 
 
 def release_alert(table: str, scope: str, session_id: str, episode_key: str, token: str) -> bool:
     """Give a claim back after SNS refused the alert, so the next look retries at once."""
-    return _conditional(lambda: clients.client("dynamodb").delete_item(
-        TableName=table,
-        Key=_alert_key(scope, session_id, episode_key),
-        ConditionExpression="claim = :token AND #status = :pending",
-        ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":token": {"S": token}, ":pending": {"S": PENDING}},
-    ))
+    return _conditional(
+        lambda: clients.client("dynamodb").delete_item(
+            TableName=table,
+            Key=_alert_key(scope, session_id, episode_key),
+            ConditionExpression="claim = :token AND #status = :pending",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":token": {"S": token}, ":pending": {"S": PENDING}},
+        )
+    )
 
 
 def suppress_alert(table: str, scope: str, session_id: str, episode_key: str, now: int, ttl_seconds: int) -> bool:
@@ -125,16 +135,23 @@ def suppress_alert(table: str, scope: str, session_id: str, episode_key: str, no
 
     Conditional like a claim, so no later look (sweep or API) alerts on it either.
     """
-    return _conditional(lambda: clients.client("dynamodb").put_item(
-        TableName=table,
-        Item={**_alert_key(scope, session_id, episode_key), "status": {"S": SUPPRESSED},
-              "sent_at": {"N": str(now)}, "expires_at": {"N": str(now + ttl_seconds)}},
-        ConditionExpression="attribute_not_exists(pk)",
-    ))
+    return _conditional(
+        lambda: clients.client("dynamodb").put_item(
+            TableName=table,
+            Item={
+                **_alert_key(scope, session_id, episode_key),
+                "status": {"S": SUPPRESSED},
+                "sent_at": {"N": str(now)},
+                "expires_at": {"N": str(now + ttl_seconds)},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    )
 
 
-def _query(table: str, pk: dict[str, str], sk_condition: str = "", values: dict[str, Any] | None = None
-           ) -> Iterator[dict[str, Any]]:
+def _query(
+    table: str, pk: dict[str, str], sk_condition: str = "", values: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
     kwargs: dict[str, Any] = {
         "TableName": table,
         "KeyConditionExpression": "pk = :pk" + sk_condition,
@@ -153,7 +170,7 @@ def _query(table: str, pk: dict[str, str], sk_condition: str = "", values: dict[
 
 def _moment(item: dict[str, Any], name: str) -> datetime | None:
     value = item.get(name, {}).get("N")
-    return None if value is None else datetime.fromtimestamp(int(value), tz=timezone.utc)
+    return None if value is None else datetime.fromtimestamp(int(value), tz=UTC)
 
 
 def _view_of(item: dict[str, Any]) -> tuple[View, int]:
@@ -170,9 +187,12 @@ def _view_of(item: dict[str, Any]) -> tuple[View, int]:
 
 def _item_of(pk: dict[str, str], session_id: str, view: View, now: int, ttl_seconds: int) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "pk": pk, "sk": {"S": VIEW_PREFIX + session_id},
-        "state": {"S": view.state or "UNKNOWN"}, "since_known": {"BOOL": view.since_known},
-        "written_at": {"N": str(now)}, "expires_at": {"N": str(now + ttl_seconds)},
+        "pk": pk,
+        "sk": {"S": VIEW_PREFIX + session_id},
+        "state": {"S": view.state or "UNKNOWN"},
+        "since_known": {"BOOL": view.since_known},
+        "written_at": {"N": str(now)},
+        "expires_at": {"N": str(now + ttl_seconds)},
     }
     if view.since is not None:
         item["since"] = {"N": str(int(view.since.timestamp()))}
@@ -207,7 +227,9 @@ def load_workgroup(table: str, scope: str, workgroup: str) -> WorkgroupLedger:
 
 def load_view(table: str, scope: str, workgroup: str, session_id: str) -> View | None:
     """One session's view (the API and direct checks), or None if the ledger has none."""
-    for item in _query(table, _workgroup_pk(scope, workgroup), " AND sk = :sk", {":sk": {"S": VIEW_PREFIX + session_id}}):
+    for item in _query(
+        table, _workgroup_pk(scope, workgroup), " AND sk = :sk", {":sk": {"S": VIEW_PREFIX + session_id}}
+    ):
         return _view_of(item)[0]
     return None
 
@@ -219,8 +241,9 @@ def load_watermark(table: str, scope: str, workgroup: str) -> datetime | None:
     return None
 
 
-def register_sighting(table: str, scope: str, workgroup: str, session_id: str, state: str, since: datetime,
-                      now: int, ttl_seconds: int) -> tuple[datetime, bool] | None:
+def register_sighting(
+    table: str, scope: str, workgroup: str, session_id: str, state: str, since: datetime, now: int, ttl_seconds: int
+) -> tuple[datetime, bool] | None:
     """Record that ``state`` was first seen at ``since``, unless the ledger already holds a sighting
     of that state: then return it (its time, and whether Athena dated it). None: ours was recorded."""
     try:
@@ -228,12 +251,16 @@ def register_sighting(table: str, scope: str, workgroup: str, session_id: str, s
             TableName=table,
             Key={"pk": _workgroup_pk(scope, workgroup), "sk": {"S": VIEW_PREFIX + session_id}},
             UpdateExpression="SET #state = :state, since = :since, since_known = :undated, written_at = :now, "
-                             "expires_at = :expires",
+            "expires_at = :expires",
             ConditionExpression="attribute_not_exists(pk) OR #state <> :state OR attribute_not_exists(since)",
             ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":state": {"S": state}, ":since": {"N": str(int(since.timestamp()))},
-                                       ":undated": {"BOOL": False}, ":now": {"N": str(now)},
-                                       ":expires": {"N": str(now + ttl_seconds)}},
+            ExpressionAttributeValues={
+                ":state": {"S": state},
+                ":since": {"N": str(int(since.timestamp()))},
+                ":undated": {"BOOL": False},
+                ":now": {"N": str(now)},
+                ":expires": {"N": str(now + ttl_seconds)},
+            },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
@@ -246,34 +273,57 @@ def register_sighting(table: str, scope: str, workgroup: str, session_id: str, s
     return None
 
 
-def save_view(table: str, scope: str, workgroup: str, session_id: str, view: View | None, now: int,
-              ttl_seconds: int) -> None:
+def save_view(
+    table: str, scope: str, workgroup: str, session_id: str, view: View | None, now: int, ttl_seconds: int
+) -> None:
     """Write one session's view, or delete it (``view`` None)."""
     pk = _workgroup_pk(scope, workgroup)
     try:
         if view is None:
-            clients.client("dynamodb").delete_item(TableName=table, Key={"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}})
+            clients.client("dynamodb").delete_item(
+                TableName=table, Key={"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}}
+            )
         else:
             clients.client("dynamodb").put_item(TableName=table, Item=_item_of(pk, session_id, view, now, ttl_seconds))
     except (ClientError, BotoCoreError):
         raise StateStoreUnavailable("the state table could not be written") from None
 
 
-def save_workgroup(table: str, scope: str, workgroup: str, upserts: dict[str, View], deletes: list[str],
-                   watermark: datetime | None, now: int, ttl_seconds: int) -> None:
+def save_workgroup(
+    table: str,
+    scope: str,
+    workgroup: str,
+    upserts: dict[str, View],
+    deletes: list[str],
+    watermark: datetime | None,
+    now: int,
+    ttl_seconds: int,
+) -> None:
     """Write the changed views (and the new watermark) in batches of 25 (BatchWriteItem's limit)."""
     pk = _workgroup_pk(scope, workgroup)
     requests: list[dict[str, Any]] = [
-        {"PutRequest": {"Item": _item_of(pk, session_id, view, now, ttl_seconds)}} for session_id, view in upserts.items()
+        {"PutRequest": {"Item": _item_of(pk, session_id, view, now, ttl_seconds)}}
+        for session_id, view in upserts.items()
     ]
-    requests += [{"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}}}} for session_id in deletes]
+    requests += [
+        {"DeleteRequest": {"Key": {"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}}}} for session_id in deletes
+    ]
     if watermark is not None:
-        requests.append({"PutRequest": {"Item": {"pk": pk, "sk": {"S": WATERMARK},
-                                                 "swept_at": {"N": str(int(watermark.timestamp()))},
-                                                 "expires_at": {"N": str(now + ttl_seconds)}}}})
+        requests.append(
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": pk,
+                        "sk": {"S": WATERMARK},
+                        "swept_at": {"N": str(int(watermark.timestamp()))},
+                        "expires_at": {"N": str(now + ttl_seconds)},
+                    }
+                }
+            }
+        )
     try:
         for start in range(0, len(requests), 25):
-            _batch_write(table, requests[start:start + 25])
+            _batch_write(table, requests[start : start + 25])
     except (ClientError, BotoCoreError):
         raise StateStoreUnavailable("the state table could not be written") from None
 
