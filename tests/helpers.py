@@ -121,3 +121,10 @@ def get_session_response(
 
 def encoded(session_id: str) -> str:
     return quote(session_id, safe="")
+
+
+def scheduled_sweep(context: Any) -> Any:
+    """The schedule's event through the real handler: one sweep, as EventBridge triggers it."""
+    from session_monitor.entry import handler
+
+    return handler(load_event("scheduled_event.json"), context)

@@ -5,33 +5,16 @@ review): through the real handler, the emulator over loopback and moto. What hel
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
 
-from session_monitor import clock
 from session_monitor.entry import handler
-from tests.helpers import api_event, load_event
-
-SCHEDULED = load_event("scheduled_event.json")
-
-
-@pytest.fixture
-def etl(emulated_athena, monkeypatch):
-    monkeypatch.setenv("WATCHED_WORKGROUPS", "etl")
-    monkeypatch.setenv("LOOKBACK_MINUTES", "15")
-    monkeypatch.setenv("SCHEDULE_MINUTES", "5")
-    from session_monitor import config
-
-    config.settings.cache_clear()
-    emulated_athena.emulator.add_workgroup("etl")
-    monkeypatch.setattr(clock, "utc_now", emulated_athena.clock.now)
-    return emulated_athena
+from tests.helpers import api_event, scheduled_sweep
 
 
 def sweep(context):
-    return handler(copy.deepcopy(SCHEDULED), context)
+    return scheduled_sweep(context)
 
 
 def states(received):
