@@ -281,6 +281,8 @@ class AthenaEmulator:
         self._sessions: dict[str, _Session] = {}
         self._tokens: dict[str, str] = {}
         self._faults: list[dict] = []
+        # CloudTrail's record of each StartSession/TerminateSession call, oldest first (drain_trail).
+        self.trail: list[dict] = []
         self._seq = itertools.count()
         if with_primary_workgroup:  # every real account has the SQL workgroup "primary"
             self.add_workgroup("primary", spark=False)
@@ -485,7 +487,9 @@ class AthenaEmulator:
             self._sessions[session.id] = session
             if token:
                 self._tokens[token] = session.id
-            return {"SessionId": session.id, "State": session.state}
+            answer = {"SessionId": session.id, "State": session.state}
+            self._record("StartSession", {"workGroup": wg.name}, {"sessionId": session.id, "state": "CREATED"})
+            return answer
 
     def _get_session(self, params: dict) -> dict:
         with self._lock:
@@ -537,7 +541,33 @@ class AthenaEmulator:
                 session.move(now, "TERMINATING", None)
                 session.terminate_at = now + timedelta(seconds=self.terminate_seconds)
                 session.settle(now)
+            self._record("TerminateSession", {"sessionId": session.id}, {"state": session.state})
             return {"State": session.state}
+
+    def _record(self, name: str, request: dict, response: dict) -> None:
+        """What CloudTrail records of a successful call (the Athena user guide's examples' shape)."""
+        self.trail.append(
+            {
+                "eventVersion": "1.09",
+                "eventSource": "athena.amazonaws.com",
+                "eventName": name,
+                "eventTime": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "awsRegion": self.region,
+                "eventType": "AwsApiCall",
+                "managementEvent": True,
+                "recipientAccountId": self.account_id,
+                "requestParameters": request,
+                "responseElements": response,
+                "eventID": str(uuid.uuid4()),
+                "userIdentity": {"type": "AssumedRole", "accountId": self.account_id},
+            }
+        )
+
+    def drain_trail(self) -> list[dict]:
+        """The CloudTrail records since the last call, oldest first."""
+        with self._lock:
+            records, self.trail = self.trail, []
+            return records
 
     def _list_sessions(self, params: dict) -> dict:
         with self._lock:

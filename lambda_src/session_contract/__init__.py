@@ -57,6 +57,9 @@ ENV_MONITOR_ACCOUNT_ID = "MONITOR_ACCOUNT_ID"
 ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 
+# Follow-up checks (CloudTrail discovery): {"SessionId": ...} messages, delivered after a delay.
+ENV_FOLLOW_UP_QUEUE_URL = "FOLLOW_UP_QUEUE_URL"
+
 SERVICE_NAME = "athena-session-monitor"
 METRICS_NAMESPACE = "AthenaSessionMonitor"
 
@@ -141,3 +144,16 @@ def function_environment(
         # Responses carry session details (configuration, notebook ids); keep them out of traces.
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     }
+
+
+# --- CloudTrail discovery: Athena's notebook API calls, delivered by EventBridge -------------------
+
+CLOUDTRAIL_SOURCE = "aws.athena"
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+CLOUDTRAIL_EVENT_NAMES = ("StartSession", "TerminateSession")
+CLOUDTRAIL_EVENTS_CONTEXT_KEY = "cloudTrailEvents"  # cdk.json: true (default) or false
+# A session is looked at this long after it starts (failures at start-up), and a terminating one
+# again this long after TerminateSession until it has ended.
+START_CHECK_DELAY_SECONDS = 180
+TERMINATE_RECHECK_SECONDS = 30
+MAX_FOLLOW_UPS = 10  # per session and event: a session stuck TERMINATING is left to the sweep

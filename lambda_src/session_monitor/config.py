@@ -32,6 +32,7 @@ class Settings:
     idle_alert_minutes: int = int(contract.IDLE_ALERT_MINUTES.default)
     sweep_max_workers: int = int(contract.SWEEP_MAX_WORKERS.default)
     sweep_queue_url: str | None = None
+    follow_up_queue_url: str | None = None
     alert_record_ttl_days: int = contract.ALERT_RECORD_TTL_DAYS_DEFAULT
     schedule_minutes: int | None = None  # the sweep's period; None when no schedule is known
     account_id: str = "-"  # the watched account and Region: part of every ledger key
@@ -52,6 +53,7 @@ class Settings:
             idle_alert_minutes=_setting(env, contract.IDLE_ALERT_MINUTES, int),
             sweep_max_workers=_setting(env, contract.SWEEP_MAX_WORKERS, int),
             sweep_queue_url=env.get(contract.ENV_SWEEP_QUEUE_URL) or None,
+            follow_up_queue_url=env.get(contract.ENV_FOLLOW_UP_QUEUE_URL) or None,
             alert_record_ttl_days=_number(
                 env, contract.ENV_ALERT_RECORD_TTL_DAYS, contract.ALERT_RECORD_TTL_DAYS_DEFAULT, int, minimum=1
             ),

@@ -3,8 +3,11 @@
 ``ROUTES`` is the table of event shapes, one row each (the README documents each):
 - API Gateway REST proxy event            -> the HTTP API (``api``), imported on first use
 - EventBridge "Scheduled Event"           -> a sweep of the watched workgroups
+- EventBridge "AWS API Call via CloudTrail" from aws.athena (StartSession, TerminateSession)
+                                          -> follow the session (``discovery``)
 - EventBridge event with detail.SessionId -> check that session
-- SQS batch of sweep work (fan-out mode)  -> a sweep of the workgroups named in the messages
+- SQS batch of queued work                -> {"workgroup"}: sweep it (fan-out mode);
+                                             {"SessionId"}: a delayed follow-up check
 - {"SessionId": ...} / {"session_id": ...} (Invoke, Step Functions, Scheduler) -> check that session
 - {"action": "sweep"} (Scheduler, Step Functions)  -> a sweep
 The first row whose predicate matches handles the event; anything else raises UnsupportedEvent.
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+import session_contract as contract
 
 from . import monitor, validation
 from .errors import SweepIncomplete, UnsupportedEvent
@@ -53,6 +58,13 @@ def _is_api_event(event: Event) -> bool:
 
 def _is_eventbridge_event(event: Event) -> bool:
     return "detail-type" in event and "source" in event
+
+
+def _is_cloudtrail_event(event: Event) -> bool:
+    return (
+        event.get("source") == contract.CLOUDTRAIL_SOURCE
+        and event.get("detail-type") == contract.CLOUDTRAIL_DETAIL_TYPE
+    )
 
 
 def _is_scheduled_event(event: Event) -> bool:
@@ -102,6 +114,13 @@ def _eventbridge_session(event: Event, _context: LambdaContext) -> Any:
     return monitor.check_session(session_id).to_dict()
 
 
+def _cloudtrail(event: Event, _context: LambdaContext) -> Any:
+    logger.set_correlation_id(str(event.get("id") or "") or None)
+    from . import discovery
+
+    return discovery.on_api_call(event.get("detail"))
+
+
 def _direct_session(event: Event, _context: LambdaContext) -> Any:
     return monitor.check_session(_session_id_in(event)[1]).to_dict()
 
@@ -113,22 +132,37 @@ def _sqs_sweep_batch(event: Event, context: LambdaContext) -> Any:
 
     from . import sweep
 
-    def sweep_one(record: SQSRecord) -> dict[str, Any]:
+    def work(record: SQSRecord) -> dict[str, Any]:
         try:
-            name = validation.workgroup(json.loads(record.body or "").get("workgroup"))
+            body = json.loads(record.body or "")
+            if isinstance(body, dict) and "SessionId" in body:  # a follow-up check (CloudTrail discovery)
+                return _follow_up(body)
+            name = validation.workgroup(body.get("workgroup"))
         except (ValueError, AttributeError, TypeError):
-            raise SweepIncomplete('sweep message is not {"workgroup": NAME}') from None
+            raise SweepIncomplete('queued work is not {"workgroup": NAME} or {"SessionId": ID}') from None
         return sweep.sweep_one_workgroup(name).to_dict()
 
     # Every record failing is still a partial-batch answer (each retried, then its DLQ), not an
     # unnamed BatchProcessingError.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=dict(event), record_handler=sweep_one, processor=processor, context=context)
+    return process_partial_response(event=dict(event), record_handler=work, processor=processor, context=context)
+
+
+def _follow_up(body: dict[str, Any]) -> dict[str, Any]:
+    from . import discovery
+
+    attempt = body.get("attempt")
+    return discovery.on_follow_up(
+        validation.session_id(body["SessionId"]),
+        str(body.get("reason") or "start"),
+        attempt if isinstance(attempt, int) and attempt > 0 else 1,
+    )
 
 
 ROUTES: tuple[Route, ...] = (
     Route("api", _is_api_event, _api),
     Route("scheduled sweep", _is_scheduled_event, _sweep),
+    Route("cloudtrail api call", _is_cloudtrail_event, _cloudtrail),
     Route("eventbridge session", _is_eventbridge_event, _eventbridge_session),
     Route("sqs sweep batch", _is_sqs_batch, _sqs_sweep_batch),
     Route("direct session", _names_a_session, _direct_session),

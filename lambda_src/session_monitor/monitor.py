@@ -113,7 +113,11 @@ def check_session(session_id: object, *, raise_on_alert_failure: bool = True) ->
     With ``raise_on_alert_failure`` False (the HTTP API), a failed alert is logged and counted and
     the session is still returned; nothing is recorded as done, so the next look sends the alert.
     """
-    session = fetch_session(session_id)
+    return look_at(fetch_session(session_id), raise_on_alert_failure=raise_on_alert_failure)
+
+
+def look_at(session: Session, *, raise_on_alert_failure: bool = True) -> Session:
+    """The ledger's part of a check, for a session already fetched (see ``check_session``)."""
     count_sessions_by_state([session.state])
     logger.info(
         "session checked",

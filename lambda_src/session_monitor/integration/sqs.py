@@ -1,4 +1,4 @@
-"""SQS access for fan-out sweeps: one message per workgroup."""
+"""SQS access: fan-out sweeps (one message per workgroup) and delayed follow-up checks."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def enqueue_workgroups(queue_url: str, workgroups: list[str]) -> None:
             raise SweepIncomplete("could not queue the sweep's workgroups") from None
         if answer.get("Failed"):
             raise SweepIncomplete(f"SQS refused {len(answer['Failed'])} sweep messages")
+
+
+def enqueue_follow_up(queue_url: str, session_id: str, delay_seconds: int, reason: str, attempt: int) -> bool:
+    """Queue ``{"SessionId", "reason", "attempt"}`` for delivery after ``delay_seconds`` (<= 900, SQS's
+    limit). False when SQS refused it (the caller decides whether that matters)."""
+    body = json.dumps({"SessionId": session_id, "reason": reason, "attempt": attempt})
+    try:
+        clients.client("sqs").send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=min(delay_seconds, 900))
+    except (ClientError, BotoCoreError):
+        return False
+    return True

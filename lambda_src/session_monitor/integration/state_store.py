@@ -273,6 +273,18 @@ def register_sighting(
     return None
 
 
+def watch_session(
+    table: str, scope: str, workgroup: str, session_id: str, state: str, now: int, ttl_seconds: int
+) -> bool:
+    """Put a session on a workgroup's watch list (a view), unless the ledger already has one."""
+    item = _item_of(_workgroup_pk(scope, workgroup), session_id, View(state=state), now, ttl_seconds)
+    return _conditional(
+        lambda: clients.client("dynamodb").put_item(
+            TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+        )
+    )
+
+
 def save_view(
     table: str, scope: str, workgroup: str, session_id: str, view: View | None, now: int, ttl_seconds: int
 ) -> None:
