@@ -158,3 +158,15 @@ def test_the_follow_up_message_names_the_session_and_why(etl, alerts, context, f
     feed_trail(etl, context)
     [(message, delay)] = follow_ups.pending()
     assert json.loads(message["Body"]) == {"SessionId": sid, "reason": "start", "attempt": 1} and delay == 180
+
+
+def test_a_start_event_costs_no_athena_call_and_a_terminate_event_one_get_session(etl, alerts, context, follow_ups):
+    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (5, "IDLE", None)])
+    before = dict(etl.calls)
+    feed_trail(etl, context)
+    assert dict(etl.calls) == before
+    etl.clock.advance(60)
+    etl.emulator.terminate_session(sid)
+    feed_trail(etl, context)
+    assert etl.calls["GetSession"] - before.get("GetSession", 0) == 1
+    assert etl.calls["ListSessions"] == before.get("ListSessions", 0)
