@@ -13,16 +13,25 @@ idleAlertMinutes          0         >= 0 (alert on sessions idle this long; 0 = 
 alertEmail                ""        an e-mail address subscribed to the alerts topic; empty = none
 pricePerDpuHour           0.35      >= 0 (USD; varies by Region; 0 = no cost estimate)
 logRetentionDays          30        a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, ... 3653
-reservedConcurrency       10        1..1000 (3..1000 with sweepFanout "sqs")
+reservedConcurrency       10        1..1000; at least 3 with sweepFanout "sqs" or cloudTrailEvents true,
+                                    at least 5 with both (see below)
 sweepFanout               "inline"  "inline" | "sqs" (one SQS message per workgroup)
 sweepMaxWorkers           16        1..64 (threads per inline sweep)
 apiGatewayCloudWatchRole  false     true = this stack creates the account's API Gateway logging role
+cloudTrailEvents          true      true = an EventBridge rule hands Athena's StartSession/TerminateSession
+                                    CloudTrail records to the function, which checks those sessions again
+                                    through a delayed follow-up queue (FOLLOW_UP_QUEUE_URL); false = none
 
 Cross-key rule: lookbackMinutes >= min_lookback_minutes(scheduleMinutes), i.e. two sweep periods
 plus Lambda's asynchronous retry window (about 5 minutes). A failure is alerted only by a sweep
 that sees it within lookbackMinutes of its end; when one sweep fails outright (retries included),
 the next successful sweep may see it up to two periods plus the retry window after it ended. A
 shorter window silently suppresses those failures, so synth refuses it (defaults: 2 x 5 + 5 = 15).
+
+Cross-key rule: every SQS event source of the function (the fan-out queue, the follow-up queue)
+has a maximum concurrency of at least 2 (a Lambda limit), and together they must stay below
+reservedConcurrency, or throttled receives count against maxReceiveCount and the scheduled
+sweeps and the API lose their share: reservedConcurrency > sqs_max_concurrency.
 
 This module imports nothing from aws_cdk so it stays fast to test.
 """
@@ -32,7 +41,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import session_contract as contract
@@ -50,6 +59,7 @@ RESERVED_CONCURRENCY = "reservedConcurrency"
 SWEEP_FANOUT = "sweepFanout"
 SWEEP_MAX_WORKERS = contract.SWEEP_MAX_WORKERS.context_key
 API_GATEWAY_CLOUDWATCH_ROLE = "apiGatewayCloudWatchRole"
+CLOUDTRAIL_EVENTS = contract.CLOUDTRAIL_EVENTS_CONTEXT_KEY
 
 CONTEXT_KEYS: tuple[str, ...] = (
     WATCHED_WORKGROUPS,
@@ -63,6 +73,7 @@ CONTEXT_KEYS: tuple[str, ...] = (
     SWEEP_FANOUT,
     SWEEP_MAX_WORKERS,
     API_GATEWAY_CLOUDWATCH_ROLE,
+    CLOUDTRAIL_EVENTS,
 )
 
 # Athena's WorkGroupName pattern (API reference, ListSessions/GetWorkGroup).
@@ -99,6 +110,9 @@ RETENTION_DAYS: dict[int, str] = {
 
 # Lambda's own ceiling for reserved concurrency is the account quota (1000 by default).
 MAX_RESERVED_CONCURRENCY = 1000
+# Lambda's floor for an SQS event source's maximum concurrency; the follow-up queue uses exactly
+# that (each message is one GetSession, and a burst of session starts can wait a few seconds).
+MIN_SQS_MAX_CONCURRENCY = 2
 
 
 class ConfigError(ValueError):
@@ -224,6 +238,7 @@ class MonitorConfig:
     sweep_fanout: str = "inline"
     sweep_max_workers: int = int(contract.SWEEP_MAX_WORKERS.default)
     api_gateway_cloudwatch_role: bool = False
+    cloudtrail_events: bool = True
 
     @property
     def discovery(self) -> bool:
@@ -233,6 +248,23 @@ class MonitorConfig:
     @property
     def sqs_fanout(self) -> bool:
         return self.sweep_fanout == "sqs"
+
+    @property
+    def fanout_max_concurrency(self) -> int:
+        """The fan-out queue's event-source maximum concurrency: half the reserved concurrency."""
+        return max(MIN_SQS_MAX_CONCURRENCY, self.reserved_concurrency // 2)
+
+    @property
+    def follow_up_max_concurrency(self) -> int:
+        """The follow-up queue's event-source maximum concurrency (cloudTrailEvents)."""
+        return MIN_SQS_MAX_CONCURRENCY
+
+    @property
+    def sqs_max_concurrency(self) -> int:
+        """What the function's SQS event sources may take together at most (0: none)."""
+        return (self.fanout_max_concurrency if self.sqs_fanout else 0) + (
+            self.follow_up_max_concurrency if self.cloudtrail_events else 0
+        )
 
     @property
     def log_retention_name(self) -> str:
@@ -287,6 +319,7 @@ class MonitorConfig:
                 lambda v: _bool(API_GATEWAY_CLOUDWATCH_ROLE, v),
                 defaults.api_gateway_cloudwatch_role,
             ),
+            cloudtrail_events=get(CLOUDTRAIL_EVENTS, lambda v: _bool(CLOUDTRAIL_EVENTS, v), defaults.cloudtrail_events),
         )
         # A window shorter than two sweep periods plus the retry window silently drops every
         # failure a failed sweep would have alerted on: refuse it rather than deploy it.
@@ -298,12 +331,25 @@ class MonitorConfig:
                 f"({SCHEDULE_MINUTES} is {config.schedule_minutes})",
                 config.lookback_minutes,
             )
-        # The SQS event source needs a maximum concurrency of at least 2 (a Lambda limit), and
-        # it must stay below the reserved concurrency or throttled receives burn retries.
-        if config.sqs_fanout and config.reserved_concurrency < 3:
-            raise _fail(
-                RESERVED_CONCURRENCY,
-                "an integer from 3 to 1000 when sweepFanout is 'sqs'",
-                config.reserved_concurrency,
-            )
+        _check_sqs_concurrency(config)
         return config
+
+
+def _check_sqs_concurrency(config: MonitorConfig) -> None:
+    """Each SQS event source needs a maximum concurrency of at least 2 (a Lambda limit), and
+    together they must stay below the reserved concurrency or throttled receives burn retries."""
+    if config.reserved_concurrency > config.sqs_max_concurrency:
+        return
+    reasons = [f"{SWEEP_FANOUT} is 'sqs'"] if config.sqs_fanout else []
+    reasons += [f"{CLOUDTRAIL_EVENTS} is true"] if config.cloudtrail_events else []
+    # The smallest reserved concurrency above the sources' combined maximum (which grows with it).
+    minimum = next(
+        n
+        for n in range(config.reserved_concurrency + 1, MAX_RESERVED_CONCURRENCY + 1)
+        if n > replace(config, reserved_concurrency=n).sqs_max_concurrency
+    )
+    raise _fail(
+        RESERVED_CONCURRENCY,
+        f"an integer from {minimum} to {MAX_RESERVED_CONCURRENCY} when " + " and ".join(reasons),
+        config.reserved_concurrency,
+    )

@@ -46,6 +46,6 @@ class SweepFanout(Construct):
                 report_batch_item_failures=True,
                 # Below the reserved concurrency, so scheduled sweeps and API calls keep a share and
                 # throttled receives do not eat into maxReceiveCount.
-                max_concurrency=max(2, config.reserved_concurrency // 2),
+                max_concurrency=config.fanout_max_concurrency,
             )
         )

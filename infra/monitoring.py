@@ -84,7 +84,7 @@ class Monitoring(Construct):
                 f"{name}NotEmpty",
                 queue.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD, statistic=cw.Stats.MAXIMUM),
                 0,
-                f"Messages in {name}: sweeps that failed for good. Inspect, fix, then purge or redrive.",
+                f"Messages in {name}: events or checks that failed for good. Inspect, fix, then purge or redrive.",
                 cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             )
 

@@ -10,6 +10,7 @@ from constructs import Construct
 from infra import constants
 from infra.alerts import AlertsTopic
 from infra.api import SessionsApi
+from infra.cloudtrail_events import CloudTrailEvents
 from infra.config import MonitorConfig
 from infra.fanout import SweepFanout
 from infra.function import MonitorFunction
@@ -42,6 +43,11 @@ class AthenaSessionMonitorStack(Stack):
         if config.sqs_fanout:
             self.fanout = SweepFanout(self, "Fanout", monitor=self.monitor)
             dead_letter_queues["FanoutDeadLetterQueue"] = self.fanout.dead_letter_queue
+        self.cloudtrail_events: CloudTrailEvents | None = None
+        if config.cloudtrail_events:
+            self.cloudtrail_events = CloudTrailEvents(self, "CloudTrailEvents", monitor=self.monitor)
+            dead_letter_queues["CloudTrailDeadLetterQueue"] = self.cloudtrail_events.dead_letter_queue
+            dead_letter_queues["FollowUpDeadLetterQueue"] = self.cloudtrail_events.follow_up_dead_letter_queue
 
         self.api = SessionsApi(self, "Api", function=self.monitor.function, config=config)
 

@@ -149,6 +149,7 @@ def function_environment(
 # --- CloudTrail discovery: Athena's notebook API calls, delivered by EventBridge -------------------
 
 CLOUDTRAIL_SOURCE = "aws.athena"
+CLOUDTRAIL_EVENT_SOURCE = "athena.amazonaws.com"  # detail.eventSource
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 CLOUDTRAIL_EVENT_NAMES = ("StartSession", "TerminateSession")
 CLOUDTRAIL_EVENTS_CONTEXT_KEY = "cloudTrailEvents"  # cdk.json: true (default) or false

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from session_contract import CLOUDTRAIL_EVENT_NAMES
+from session_contract import CLOUDTRAIL_EVENT_NAMES, CLOUDTRAIL_EVENT_SOURCE
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,10 @@ def parse(detail: object) -> ApiCall | Ignored:
     """The call a record describes, or why it calls for nothing."""
     record = _map(detail)
     name = record.get("eventName")
-    if name not in CLOUDTRAIL_EVENT_NAMES:
+    if (
+        record.get("eventSource", CLOUDTRAIL_EVENT_SOURCE) != CLOUDTRAIL_EVENT_SOURCE
+        or name not in CLOUDTRAIL_EVENT_NAMES
+    ):
         return Ignored(f"not a session call ({name!r})")
     if record.get("errorCode"):
         return Ignored(f"{name} failed ({record.get('errorCode')})")

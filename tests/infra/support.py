@@ -26,6 +26,7 @@ CONFIGURED_CONTEXT: dict[str, Any] = {
     "sweepFanout": "sqs",
     "sweepMaxWorkers": 4,
     "apiGatewayCloudWatchRole": True,
+    "cloudTrailEvents": False,
 }
 
 
@@ -41,6 +42,13 @@ class Synthesized:
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.data["Resources"].items() if v["Type"] == resource_type}
+
+    def schedule_rule(self) -> tuple[str, dict[str, Any]]:
+        """The sweep schedule's rule (the CloudTrail rule, when there is one, has an event pattern)."""
+        (found,) = [
+            (k, v) for k, v in self.resources("AWS::Events::Rule").items() if "ScheduleExpression" in v["Properties"]
+        ]
+        return found
 
     def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
         found = self.resources(resource_type)

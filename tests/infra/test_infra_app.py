@@ -35,7 +35,7 @@ def test_python_app_py_synthesizes_cdk_json_context(direct_run: tuple[subprocess
     assert result.returncode == 0, result.stderr[-3000:]
     template = json.loads((outdir / "AthenaSessionMonitor.template.json").read_text())
     resources = template["Resources"].values()
-    (rule,) = [r for r in resources if r["Type"] == "AWS::Events::Rule"]
+    (rule,) = [r for r in resources if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]]
     (function,) = [r for r in resources if r["Type"] == "AWS::Lambda::Function"]
     assert rule["Properties"]["ScheduleExpression"] == f"rate({CDK_JSON_CONTEXT['scheduleMinutes']} minutes)"
     props = function["Properties"]
@@ -45,6 +45,10 @@ def test_python_app_py_synthesizes_cdk_json_context(direct_run: tuple[subprocess
     assert variables["LOOKBACK_MINUTES"] == str(CDK_JSON_CONTEXT["lookbackMinutes"])
     assert variables["SCHEDULE_MINUTES"] == str(CDK_JSON_CONTEXT["scheduleMinutes"])
     assert variables["MONITOR_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+    # cloudTrailEvents is on by default: the follow-up queue's URL and the CloudTrail rule.
+    assert CDK_JSON_CONTEXT["cloudTrailEvents"] is True and "FOLLOW_UP_QUEUE_URL" in variables
+    patterns = [r["Properties"]["EventPattern"] for r in resources if "EventPattern" in r.get("Properties", {})]
+    assert [p["detail-type"] for p in patterns] == [["AWS API Call via CloudTrail"]]
     # cdk-nag ran as a validation plugin and found nothing unacknowledged.
     report = json.loads((outdir / "validation-report.json").read_text())
     assert [r for r in report["pluginReports"] if r.get("conclusion") != "success"] == []

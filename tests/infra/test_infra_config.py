@@ -30,6 +30,7 @@ def test_missing_keys_take_the_documented_defaults() -> None:
         sweep_fanout="inline",
         sweep_max_workers=16,
         api_gateway_cloudwatch_role=False,
+        cloudtrail_events=True,
     )
     assert config.discovery and not config.sqs_fanout and config.log_retention_name == "ONE_MONTH"
 
@@ -52,6 +53,12 @@ def test_accepts_a_lookup_function_like_try_get_context() -> None:
         ("pricePerDpuHour", 1, "price_per_dpu_hour", 1.0),
         ("logRetentionDays", "365", "log_retention_days", 365),
         ("apiGatewayCloudWatchRole", "true", "api_gateway_cloudwatch_role", True),
+        ("cloudTrailEvents", True, "cloudtrail_events", True),
+        ("cloudTrailEvents", False, "cloudtrail_events", False),
+        ("cloudTrailEvents", "true", "cloudtrail_events", True),
+        ("cloudTrailEvents", "false", "cloudtrail_events", False),
+        ("cloudTrailEvents", " FALSE ", "cloudtrail_events", False),
+        ("cloudTrailEvents", None, "cloudtrail_events", True),  # JSON null: the default
         ("alertEmail", " ops@example.com ", "alert_email", "ops@example.com"),
         ("alertEmail", "", "alert_email", None),
         ("sweepFanout", "sqs", "sweep_fanout", "sqs"),
@@ -91,6 +98,12 @@ def test_parses_values_and_their_string_forms(key: str, raw: Any, attribute: str
         ("sweepMaxWorkers", 65, "from 1 to 64"),
         ("sweepMaxWorkers", 0, "from 1 to 64"),
         ("apiGatewayCloudWatchRole", "yes", "true or false"),
+        ("cloudTrailEvents", "yes", "true or false"),
+        ("cloudTrailEvents", "", "true or false"),
+        ("cloudTrailEvents", 1, "true or false"),
+        ("cloudTrailEvents", 0, "true or false"),
+        ("cloudTrailEvents", "off", "true or false"),
+        ("cloudTrailEvents", ["true"], "true or false"),
     ],
 )
 def test_bad_values_raise_one_readable_line(key: str, raw: Any, allowed: str) -> None:
@@ -104,8 +117,50 @@ def test_bad_values_raise_one_readable_line(key: str, raw: Any, allowed: str) ->
 
 def test_sqs_fanout_needs_room_for_its_maximum_concurrency() -> None:
     with pytest.raises(ConfigError, match="'reservedConcurrency' must be an integer from 3 to 1000 when sweepFanout"):
-        MonitorConfig.from_context({"sweepFanout": "sqs", "reservedConcurrency": 2})
-    assert MonitorConfig.from_context({"sweepFanout": "inline", "reservedConcurrency": 1}).reserved_concurrency == 1
+        MonitorConfig.from_context({"sweepFanout": "sqs", "reservedConcurrency": 2, "cloudTrailEvents": False})
+    inline = {"sweepFanout": "inline", "reservedConcurrency": 1, "cloudTrailEvents": False}
+    assert MonitorConfig.from_context(inline).reserved_concurrency == 1
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        (
+            {"reservedConcurrency": 2},
+            "context key 'reservedConcurrency' must be an integer from 3 to 1000 when cloudTrailEvents is true; got 2",
+        ),
+        (
+            {"reservedConcurrency": "1", "cloudTrailEvents": "true"},
+            "context key 'reservedConcurrency' must be an integer from 3 to 1000 when cloudTrailEvents is true; got 1",
+        ),
+        (
+            {"reservedConcurrency": 4, "sweepFanout": "sqs"},
+            (
+                "context key 'reservedConcurrency' must be an integer from 5 to 1000 when sweepFanout is 'sqs' "
+                "and cloudTrailEvents is true; got 4"
+            ),
+        ),
+    ],
+)
+def test_the_follow_up_queue_needs_room_for_its_maximum_concurrency(context: dict[str, Any], message: str) -> None:
+    # Every SQS event source takes at least 2 (a Lambda limit); together they stay below the reserve.
+    with pytest.raises(ConfigError) as caught:
+        MonitorConfig.from_context(context)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("context", "sources"),
+    [
+        ({"reservedConcurrency": 3}, 2),
+        ({"reservedConcurrency": 5, "sweepFanout": "sqs"}, 4),
+        ({"reservedConcurrency": 10, "sweepFanout": "sqs"}, 7),
+        ({"reservedConcurrency": 1, "cloudTrailEvents": False}, 0),
+    ],
+)
+def test_sqs_event_sources_stay_below_the_reserved_concurrency(context: dict[str, Any], sources: int) -> None:
+    config = MonitorConfig.from_context(context)
+    assert config.sqs_max_concurrency == sources < config.reserved_concurrency
 
 
 def test_min_lookback_is_two_sweep_periods_plus_the_retry_window() -> None:

@@ -22,7 +22,12 @@ def test_no_unacknowledged_findings(variant: Synthesized) -> None:
     assert report.success
 
 
-@pytest.mark.parametrize("overrides", [{}, CONFIGURED_CONTEXT], ids=["discovery", "configured"])
+@pytest.mark.parametrize(
+    "overrides",
+    # cloudTrailEvents is on in discovery and off in configured; the last has it with the fan-out.
+    [{}, CONFIGURED_CONTEXT, {**CONFIGURED_CONTEXT, "cloudTrailEvents": True}],
+    ids=["discovery", "configured", "configured-cloudtrail"],
+)
 def test_every_acknowledgement_matches_a_finding_and_has_a_reason(
     overrides: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

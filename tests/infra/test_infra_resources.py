@@ -141,7 +141,7 @@ def test_account_wide_api_gateway_role_only_when_asked(discovery: Synthesized, c
 
 
 def test_schedule_rate_default_payload_retries_and_dlq(variant: Synthesized) -> None:
-    _, rule = variant.only("AWS::Events::Rule")
+    _, rule = variant.schedule_rule()
     props = rule["Properties"]
     minutes = variant.config.schedule_minutes
     assert props["ScheduleExpression"] == f"rate({minutes} minutes)"
@@ -208,8 +208,9 @@ def test_function_environment_matches_the_contract(variant: Synthesized) -> None
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     }
-    assert {k: v for k, v in env.items() if k != "SWEEP_QUEUE_URL"} == expected
-    assert ("SWEEP_QUEUE_URL" in env) == config.sqs_fanout
+    optional = {"SWEEP_QUEUE_URL": config.sqs_fanout, "FOLLOW_UP_QUEUE_URL": config.cloudtrail_events}
+    assert {k: v for k, v in env.items() if k not in optional} == expected
+    assert {k for k in optional if k in env} == {k for k, present in optional.items() if present}
 
 
 def test_powertools_layer_is_the_version_pinned_in_requirements(variant: Synthesized) -> None:
@@ -269,14 +270,25 @@ def test_log_groups_have_the_configured_retention(variant: Synthesized) -> None:
 # --- SQS fan-out --------------------------------------------------------------------------------
 
 
+def _mapped_queues(stack: Synthesized) -> dict[str, dict]:
+    """Event source mappings by the logical id of the queue they read."""
+    return {
+        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"]
+        for m in stack.resources("AWS::Lambda::EventSourceMapping").values()
+    }
+
+
 def test_fanout_only_when_configured(discovery: Synthesized) -> None:
-    discovery.template.resource_count_is("AWS::Lambda::EventSourceMapping", 0)
+    assert not discovery.config.sqs_fanout
+    _, function = discovery.only("AWS::Lambda::Function")
+    env = function["Properties"]["Environment"]["Variables"]
+    # The only queue the function reads here is the CloudTrail follow-up queue.
+    assert set(_mapped_queues(discovery)) == {env["FOLLOW_UP_QUEUE_URL"]["Ref"]}
 
 
 def test_fanout_queue_feeds_the_same_function_with_partial_batch_failures(configured: Synthesized) -> None:
     function_id, function = configured.only("AWS::Lambda::Function")
-    _, mapping = configured.only("AWS::Lambda::EventSourceMapping")
-    props = mapping["Properties"]
+    props = _mapped_queues(configured)[function["Properties"]["Environment"]["Variables"]["SWEEP_QUEUE_URL"]["Ref"]]
     assert props["FunctionName"] == {"Ref": function_id}
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["ScalingConfig"]["MaximumConcurrency"] < configured.config.reserved_concurrency
@@ -305,7 +317,8 @@ def test_alarms_notify_the_alerts_topic(variant: Synthesized) -> None:
     (duration,) = by_metric[("AWS/Lambda", "Duration")]
     assert duration["ExtendedStatistic"] == "p99" and duration["Threshold"] == 0.8 * 300_000
     dlq_alarms = by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
-    assert len(dlq_alarms) == (3 if variant.config.sqs_fanout else 2)
+    # Async failures and the schedule's DLQ; the fan-out's; the CloudTrail rule's and the follow-ups'.
+    assert len(dlq_alarms) == 2 + variant.config.sqs_fanout + 2 * variant.config.cloudtrail_events
     for alarm in dlq_alarms:
         assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
