@@ -83,8 +83,20 @@ class AthenaTimeout(UpstreamError):
     status_code = 504
 
 
-class AthenaAccessDenied(UpstreamError):
+class AccessDenied(UpstreamError):
+    """The function's role may not make an AWS call: the first thing that breaks after a deploy.
+    The message names the action and the resource that were denied (from what we asked, never
+    from AWS's text)."""
+
+    retryable = False
+
+
+class AthenaAccessDenied(AccessDenied):
     """The function's role may not call Athena for this resource (a deployment problem)."""
+
+
+class CredentialsUnavailable(UpstreamError):
+    """The function found no AWS credentials (a broken role, or a local run without any)."""
 
     retryable = False
 

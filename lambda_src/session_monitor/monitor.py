@@ -16,7 +16,7 @@ import session_contract as contract
 from . import clock, ledger, validation
 from .alerting import Alert
 from .config import Settings, settings
-from .errors import AlertDeliveryFailed, StateStoreUnavailable
+from .errors import SessionMonitorError, StateStoreUnavailable, UpstreamError
 from .integration import athena, sns, state_store
 from .ledger import Action, Observation, Outcome, Policy, View
 from .model import Session, SessionSummary, session_from_get, summary_from_list
@@ -125,7 +125,7 @@ def look_at(session: Session, *, raise_on_alert_failure: bool = True) -> Session
     )
     try:
         sent = _decide_and_record(session)
-    except (AlertDeliveryFailed, StateStoreUnavailable) as error:
+    except UpstreamError as error:  # SNS or the table failed (refused, denied, down): the answer stands
         if raise_on_alert_failure:
             raise
         count_error(error.code)
@@ -258,7 +258,7 @@ def notify_once(alert: Alert, notifier: Notifier | None = None) -> Outcome:
         return by_holder.get(holder or "", ALREADY_SENT)
     try:
         message_id = notifier.publish(alert)
-    except AlertDeliveryFailed:
+    except SessionMonitorError:  # the channel refused it (AlertDeliveryFailed, AccessDenied...): not delivered
         with contextlib.suppress(StateStoreUnavailable):  # else the lease runs out on its own
             state_store.release_alert(table, config.scope, session_id, key, token)
         raise

@@ -14,8 +14,9 @@ from .alerting import Alert
 
 
 class Notifier(Protocol):
-    """Delivers one alert. Returns the channel's message id; raises ``AlertDeliveryFailed``
-    (nothing delivered, safe to retry) when the channel did not accept it."""
+    """Delivers one alert and returns the channel's message id. Any ``SessionMonitorError`` it
+    raises (``AlertDeliveryFailed``, ``AccessDenied``...) means nothing was delivered: the claim
+    is released and the next look retries."""
 
     name: str
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
@@ -23,35 +24,42 @@ from ..errors import (
     SessionNotFound,
     WorkgroupNotFound,
 )
-from . import clients
+from . import aws_errors, clients
 
 T = TypeVar("T")
 THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling", "RequestLimitExceeded"})
-ACCESS_CODES = frozenset({"AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"})
 SPARK_ENGINE_PREFIX = "PySpark"  # Spark workgroups run "PySpark engine version 3"; SQL ones "Athena engine ..."
 
 
-def _call(operation: Callable[[], T], not_found: Callable[[ClientError], SessionMonitorError]) -> T:
+def _call(
+    operation: Callable[[], T], not_found: Callable[[ClientError], SessionMonitorError], action: str, resource: str
+) -> T:
+    """Run one Athena call; every failure leaves as a named error (``action`` on ``resource``)."""
     try:
         return operation()
-    except ClientError as error:
-        raise _translate(error, not_found) from None
     except (ReadTimeoutError, ConnectTimeoutError) as error:
         raise AthenaTimeout("Athena did not answer in time") from error
     except (EndpointConnectionError, ConnectionClosedError) as error:
         raise AthenaUnavailable("Athena could not be reached") from error
+    except (ClientError, BotoCoreError) as error:
+        raise _translate(error, not_found, action, resource) from None
 
 
-def _translate(error: ClientError, not_found: Callable[[ClientError], SessionMonitorError]) -> SessionMonitorError:
+def _translate(
+    error: Exception, not_found: Callable[[ClientError], SessionMonitorError], action: str, resource: str
+) -> SessionMonitorError:
     # Our messages only: AWS's own text can carry ARNs and account ids.
-    code = error.response.get("Error", {}).get("Code", "")
+    shared = aws_errors.named(error, action, resource, AthenaAccessDenied)
+    if shared is not None:
+        return shared
+    if not isinstance(error, ClientError):
+        return AthenaUnavailable(f"Athena could not be called ({type(error).__name__})")
+    code = aws_errors.error_code(error)
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
     if code in ("ResourceNotFoundException", "InvalidRequestException"):
         return not_found(error)
     if code in THROTTLING_CODES:
         return AthenaThrottled("Athena is throttling requests; retry later")
-    if code in ACCESS_CODES:
-        return AthenaAccessDenied(f"the monitor's role was refused by Athena ({code})")
     if code == "InternalServerException" or status >= 500:
         return AthenaUnavailable("Athena had an internal error; retry later")
     return AthenaUnavailable(f"Athena answered an unexpected error ({code or status})")
@@ -62,6 +70,8 @@ def get_session(session_id: str) -> dict[str, Any]:
     return _call(
         lambda: clients.client("athena").get_session(SessionId=session_id),
         lambda _error: SessionNotFound("session not found"),
+        "athena:GetSession",
+        f"session {session_id}",
     )
 
 
@@ -80,7 +90,12 @@ def list_sessions(
             return InvalidParameter("next_token is not valid for this workgroup (it may have expired)")
         return WorkgroupNotFound("workgroup not found")
 
-    return _call(lambda: clients.client("athena").list_sessions(**kwargs), not_found)
+    return _call(
+        lambda: clients.client("athena").list_sessions(**kwargs),
+        not_found,
+        "athena:ListSessions",
+        f"workgroup {workgroup}",
+    )
 
 
 def list_spark_workgroups() -> list[str]:
@@ -100,4 +115,4 @@ def list_spark_workgroups() -> list[str]:
                 return names
             kwargs["NextToken"] = page["NextToken"]
 
-    return _call(collect, lambda _error: AthenaUnavailable("could not list workgroups"))
+    return _call(collect, lambda _error: AthenaUnavailable("could not list workgroups"), "athena:ListWorkGroups", "*")

@@ -6,7 +6,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..alerting import Alert, body_json, message_attributes, subject
 from ..errors import AlertDeliveryFailed
-from . import clients
+from . import aws_errors, clients
 
 
 def publish_alert(topic_arn: str, subject_line: str, message: str, attributes: dict[str, str]) -> str:
@@ -21,9 +21,10 @@ def publish_alert(topic_arn: str, subject_line: str, message: str, attributes: d
             },
         )
     except (ClientError, BotoCoreError) as error:
-        code = (
-            error.response.get("Error", {}).get("Code", "") if isinstance(error, ClientError) else type(error).__name__
-        )
+        shared = aws_errors.named(error, "sns:Publish", "the alerts topic")
+        if shared is not None:
+            raise shared from None
+        code = aws_errors.error_code(error) or type(error).__name__
         raise AlertDeliveryFailed(f"SNS did not accept the alert ({code})") from None
     return str(response["MessageId"])
 

@@ -7,7 +7,7 @@ import json
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import SweepIncomplete
-from . import clients
+from . import aws_errors, clients
 
 
 def enqueue_workgroups(queue_url: str, workgroups: list[str]) -> None:
@@ -21,8 +21,9 @@ def enqueue_workgroups(queue_url: str, workgroups: list[str]) -> None:
                     {"Id": str(i), "MessageBody": json.dumps({"workgroup": name})} for i, name in enumerate(batch)
                 ],
             )
-        except (ClientError, BotoCoreError):
-            raise SweepIncomplete("could not queue the sweep's workgroups") from None
+        except (ClientError, BotoCoreError) as error:
+            shared = aws_errors.named(error, "sqs:SendMessageBatch", "the sweep queue")
+            raise shared or SweepIncomplete("could not queue the sweep's workgroups") from None
         if answer.get("Failed"):
             raise SweepIncomplete(f"SQS refused {len(answer['Failed'])} sweep messages")
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import StateStoreUnavailable
+from ..errors import SessionMonitorError, StateStoreUnavailable
 from ..ledger import View
-from . import clients
+from . import aws_errors, clients
 
 PENDING = "PENDING"
 SENT = "SENT"
@@ -47,7 +47,13 @@ def _refused(error: ClientError) -> bool:
     return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
-def _conditional(call: Callable[[], Any]) -> bool:
+def _failed(error: Exception, action: str, what: str = "could not be reached") -> SessionMonitorError:
+    """The named error for a failed table call: AccessDenied and friends name the action."""
+    shared = aws_errors.named(error, action, "the state table")
+    return shared if shared is not None else StateStoreUnavailable(f"the state table {what}")
+
+
+def _conditional(call: Callable[[], Any], action: str) -> bool:
     """Run a conditional write: True if it happened, False if its condition was false."""
     try:
         call()
@@ -55,9 +61,9 @@ def _conditional(call: Callable[[], Any]) -> bool:
     except ClientError as error:
         if _refused(error):
             return False
-        raise StateStoreUnavailable("the state table refused a write") from None
-    except BotoCoreError:
-        raise StateStoreUnavailable("the state table could not be reached") from None
+        raise _failed(error, action, "refused a write") from None
+    except BotoCoreError as error:
+        raise _failed(error, action) from None
 
 
 def claim_alert(
@@ -90,9 +96,9 @@ def claim_alert(
     except ClientError as error:
         if _refused(error):
             return None, error.response.get("Item", {}).get("status", {}).get("S", PENDING)
-        raise StateStoreUnavailable("the state table refused a write") from None
-    except BotoCoreError:
-        raise StateStoreUnavailable("the state table could not be reached") from None
+        raise _failed(error, "dynamodb:PutItem", "refused a write") from None
+    except BotoCoreError as error:
+        raise _failed(error, "dynamodb:PutItem") from None
     return token, None
 
 
@@ -113,7 +119,8 @@ def confirm_alert(
                 ":now": {"N": str(now)},
                 ":token": {"S": token},
             },
-        )
+        ),
+        "dynamodb:UpdateItem",
     )
 
 
@@ -126,7 +133,8 @@ def release_alert(table: str, scope: str, session_id: str, episode_key: str, tok
             ConditionExpression="claim = :token AND #status = :pending",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":token": {"S": token}, ":pending": {"S": PENDING}},
-        )
+        ),
+        "dynamodb:DeleteItem",
     )
 
 
@@ -145,7 +153,8 @@ def suppress_alert(table: str, scope: str, session_id: str, episode_key: str, no
                 "expires_at": {"N": str(now + ttl_seconds)},
             },
             ConditionExpression="attribute_not_exists(pk)",
-        )
+        ),
+        "dynamodb:PutItem",
     )
 
 
@@ -164,8 +173,8 @@ def _query(
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    except (ClientError, BotoCoreError):
-        raise StateStoreUnavailable("the state table could not be read") from None
+    except (ClientError, BotoCoreError) as error:
+        raise _failed(error, "dynamodb:Query", "could not be read") from None
 
 
 def _moment(item: dict[str, Any], name: str) -> datetime | None:
@@ -267,9 +276,9 @@ def register_sighting(
         if _refused(error):
             view, _written = _view_of(error.response.get("Item", {}))
             return (view.since, view.since_known) if view.since else None
-        raise StateStoreUnavailable("the state table refused a write") from None
-    except BotoCoreError:
-        raise StateStoreUnavailable("the state table could not be reached") from None
+        raise _failed(error, "dynamodb:UpdateItem", "refused a write") from None
+    except BotoCoreError as error:
+        raise _failed(error, "dynamodb:UpdateItem") from None
     return None
 
 
@@ -281,7 +290,8 @@ def watch_session(
     return _conditional(
         lambda: clients.client("dynamodb").put_item(
             TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-        )
+        ),
+        "dynamodb:PutItem",
     )
 
 
@@ -297,8 +307,10 @@ def save_view(
             )
         else:
             clients.client("dynamodb").put_item(TableName=table, Item=_item_of(pk, session_id, view, now, ttl_seconds))
-    except (ClientError, BotoCoreError):
-        raise StateStoreUnavailable("the state table could not be written") from None
+    except (ClientError, BotoCoreError) as error:
+        raise _failed(
+            error, "dynamodb:DeleteItem" if view is None else "dynamodb:PutItem", "could not be written"
+        ) from None
 
 
 def save_workgroup(
@@ -336,8 +348,8 @@ def save_workgroup(
     try:
         for start in range(0, len(requests), 25):
             _batch_write(table, requests[start : start + 25])
-    except (ClientError, BotoCoreError):
-        raise StateStoreUnavailable("the state table could not be written") from None
+    except (ClientError, BotoCoreError) as error:
+        raise _failed(error, "dynamodb:BatchWriteItem", "could not be written") from None
 
 
 def _batch_write(table: str, requests: list[dict[str, Any]]) -> None:
