@@ -73,6 +73,10 @@ METRIC_GET_SESSION_CALLS = "GetSessionCalls"
 METRIC_DPU_HOURS_SEEN = "DpuHoursSeen"
 METRIC_SWEEP_DURATION_MS = "SweepDurationMs"
 METRIC_WORKGROUPS_FAILED = "WorkgroupsFailed"
+# The heartbeat: 1 per sweep that finished every workgroup it was given (inline, or one fan-out
+# message). An alarm on its absence catches a disabled rule, a broken role, a throttled function.
+METRIC_SWEEPS_COMPLETED = "SweepsCompleted"
+METRIC_SWEEPS_INCOMPLETE = "SweepsIncomplete"  # 1 per sweep that left a workgroup undone
 METRIC_ERRORS = "Errors"  # dimension Kind
 DIMENSION_SERVICE = "service"
 DIMENSION_STATE = "State"

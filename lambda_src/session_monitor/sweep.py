@@ -312,6 +312,10 @@ def _emit_metrics(report: SweepReport) -> None:
     count(contract.METRIC_DPU_HOURS_SEEN, report.dpu_hours_seen, unit=_unit("NoUnit"))
     count(contract.METRIC_SWEEP_DURATION_MS, report.duration_ms, unit=_unit("Milliseconds"))
     count(contract.METRIC_WORKGROUPS_FAILED, len(report.failed_workgroups))
+    if report.failed_workgroups:
+        count(contract.METRIC_SWEEPS_INCOMPLETE, 1)
+    else:
+        count(contract.METRIC_SWEEPS_COMPLETED, 1)
     for kind in report.failed_workgroups.values():
         count_error(kind)
     logger.info("sweep finished", extra={"sweep": report.to_dict()})

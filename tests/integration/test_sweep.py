@@ -340,3 +340,28 @@ def test_the_dashboard_and_alarms_read_the_metrics_the_function_emits(estate, al
         constants.METRIC_SWEEP_DURATION_MS,
     ):
         assert frozenset({service}) in emitted[name], name
+
+
+def _emitted(capsys) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            blob = json.loads(line)
+            for metric in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = blob[metric["Name"]]
+                values[metric["Name"]] = values.get(metric["Name"], 0) + (
+                    sum(value) if isinstance(value, list) else value
+                )
+    return values
+
+
+def test_a_complete_sweep_beats_the_heartbeat_and_an_incomplete_one_says_so(estate, alerts, context, capsys):
+    """The heartbeat alarm fires when SweepsCompleted goes missing: a silent monitor is not healthy."""
+    run(context)
+    beat = _emitted(capsys)
+    assert beat.get("SweepsCompleted") == 1 and "SweepsIncomplete" not in beat
+    estate.emulator.inject_fault(workgroup="science", operation="ListSessions", kind="throttle", times=None)
+    with pytest.raises(errors.SweepIncomplete):
+        run(context)
+    missed = _emitted(capsys)
+    assert missed.get("SweepsIncomplete") == 1 and "SweepsCompleted" not in missed
