@@ -59,6 +59,8 @@ class AthenaSessionMonitorStack(Stack):
             topic=self.alerts.topic,
             dead_letter_queues=dead_letter_queues,
             schedule_minutes=config.schedule_minutes,
+            api=self.api.api,
+            state=self.state,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the sessions API (SigV4-signed GETs)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -20,6 +21,8 @@ TABLE_ACTIONS = (
     "dynamodb:DeleteItem",
     "dynamodb:Query",
 )
+# The same calls as DynamoDB names them in its per-operation metrics (the Operation dimension).
+OPERATIONS = tuple(action.split(":", 1)[1] for action in TABLE_ACTIONS)
 
 
 class StateTable(Construct):
@@ -48,4 +51,27 @@ class StateTable(Construct):
     def grant_state_access(self, grantee: iam.IGrantable) -> None:
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=list(TABLE_ACTIONS), resources=[self.table.table_arn])
+        )
+
+    def metric_sum_over_operations(self, metric_name: str, *, period: Duration, label: str) -> cw.MathExpression:
+        """Sum of a per-operation table metric (ThrottledRequests, SystemErrors) over OPERATIONS.
+
+        Written out instead of table.metric_*_for_operations(), which adds the raw series
+        ("a + b + ..."): here each term is FILLed with 0, so an operation without a data point in a
+        period cannot leave the sum without a value.
+        """
+        metrics = {
+            f"{metric_name.lower()}_{operation.lower()}": self.table.metric(
+                metric_name,
+                dimensions_map={"TableName": self.table.table_name, "Operation": operation},
+                statistic=cw.Stats.SUM,
+                period=period,
+            )
+            for operation in OPERATIONS
+        }
+        return cw.MathExpression(
+            expression=" + ".join(f"FILL({metric_id}, 0)" for metric_id in metrics),
+            using_metrics=metrics,
+            label=label,
+            period=period,
         )

@@ -339,6 +339,8 @@ def run_scheduled_sweep(now: datetime | None = None) -> SweepReport:
         sqs.enqueue_workgroups(config.sweep_queue_url, workgroups)
         report = SweepReport(workgroups=workgroups, queued_workgroups=list(workgroups))
         logger.info("sweep fanned out", extra={"workgroups": len(workgroups)})
+        if not workgroups:  # nothing to queue is a complete sweep: the heartbeat must not go quiet
+            count(contract.METRIC_SWEEPS_COMPLETED, 1)
         return report
     report = sweep_workgroups(workgroups, now)
     if report.failed_workgroups:

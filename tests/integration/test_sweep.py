@@ -365,3 +365,17 @@ def test_a_complete_sweep_beats_the_heartbeat_and_an_incomplete_one_says_so(esta
         run(context)
     missed = _emitted(capsys)
     assert missed.get("SweepsIncomplete") == 1 and "SweepsCompleted" not in missed
+
+
+def test_fan_out_with_no_workgroup_to_queue_still_beats_the_heartbeat(
+    emulated_athena, alerts, context, capsys, monkeypatch
+):
+    import boto3
+
+    from session_monitor import config
+
+    queue_url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="sweep-work")["QueueUrl"]
+    monkeypatch.setenv("SWEEP_QUEUE_URL", queue_url)
+    config.settings.cache_clear()
+    assert run(context)["queued_workgroups"] == []  # discovery found no Spark workgroup
+    assert _emitted(capsys).get("SweepsCompleted") == 1
