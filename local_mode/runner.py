@@ -2,14 +2,28 @@
 
 moto server (SNS, SQS, DynamoDB) and the Athena emulator run on 127.0.0.1; the function's
 environment is set as the stack sets it, pointing AWS_ENDPOINT_URL at moto and
-AWS_ENDPOINT_URL_ATHENA at the emulator, before the function is imported. Three seeded sessions
-play out scripted lifecycles on the emulator's clock; every tick advances that clock and fires
-the schedule: a real EventBridge "Scheduled Event" through ``session_monitor.entry.handler``.
-State changes and the alerts read back from a queue subscribed to the alerts topic are printed
-as they happen. The function's API (and Swagger UI) is served on 127.0.0.1 meanwhile.
+AWS_ENDPOINT_URL_ATHENA at the emulator, before the function is imported. Four seeded sessions
+play out scripted lifecycles on the emulator's clock (one of them ended by a TerminateSession call
+the runner makes, as a user would); every tick advances that clock and fires the schedule: a real
+EventBridge "Scheduled Event" through ``session_monitor.entry.handler``. State changes and the
+alerts read back from a queue subscribed to the alerts topic are printed as they happen. The
+function's API (and Swagger UI) is served on 127.0.0.1 meanwhile.
+
+CloudTrail discovery, as the stack wires it with cloudTrailEvents: the runner creates the follow-up
+queue on moto and sets FOLLOW_UP_QUEUE_URL. Each tick, before the sweep, it hands the function
+what AWS would have delivered by then, each through ``invoke`` as the schedule is:
+- every CloudTrail record the emulator kept of a StartSession/TerminateSession call (seeded,
+  the runner's, or yours over the wire), wrapped as EventBridge delivers it (an ``event`` line);
+- the follow-up checks due, as Lambda's SQS event source hands them over (one batch per 10
+  messages, a ``check`` line each), then deleted unless the function reports them failed. The
+  function queues them with DelaySeconds (180 s after a start, 30 s while terminating); the runner
+  counts those seconds on the emulator's clock, not moto's real-time one (``FollowUpQueue``).
+The alerts those sent are printed next, then the sweep's, under a ``sweep`` line: so an ALERT
+printed right after a ``check`` or ``event`` line was reported before that tick's sweep ran.
 
 ``--once`` plays the scenario to its end without waiting, checks that the alerts received are
-exactly those the lifecycles imply, makes one HTTP request to the API, and exits 0 or 1.
+exactly those the lifecycles imply (and that no invocation failed), makes one HTTP request to the
+API, and exits 0 or 1.
 
 Without ``--once`` the runner also prints the environment that points the ``session-monitor`` CLI
 (or any AWS tool) at this stack, as ``export`` lines, and writes them to ``.local-stack.env`` in
@@ -18,7 +32,7 @@ when the runner stops. The API URL and the CLI example it prints name ``SHOWCASE
 where a seeded session stays BUSY for as long as the runner runs, so both always list a session.
 
 Clocks: the emulator's clock runs ahead of real time (30 emulated seconds per tick), but the
-function takes "now" from its clock, ``session_monitor.clock.utc_now()``, when the schedule invokes it. So that idle durations
+function takes "now" from its clock, ``session_monitor.clock.utc_now()``, whenever it is invoked. So that idle durations
 and the look-back window are measured on the same clock as the sessions' timestamps, the sweep
 module's clock is the emulator's while the runner runs (``sweep_clock``); everything else in the
 invocation (routing, Powertools decorators, Athena, SNS, DynamoDB calls) is the Lambda's path.
@@ -44,13 +58,14 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from local_mode.api_server import ApiServer, ensure_function_importable, invoke
 from local_mode.athena_emulator import AthenaEmulator, AthenaError, Clock, EmulatorServer
 from local_mode.cli import apply_environment, local_env_path  # the CLI's --local reads what we write
+from local_mode.cloudtrail import eventbridge_event
 from local_mode.moto_server import (
     ACCOUNT_ID,
     DUMMY_CREDENTIALS,
@@ -63,8 +78,10 @@ from local_mode.moto_server import (
 )
 
 __all__ = [
+    "FOLLOW_UP_QUEUE_NAME",
     "SCENARIO",
     "SHOWCASE_WORKGROUP",
+    "FollowUpQueue",
     "LocalStack",
     "SeededSession",
     "alert_problems",
@@ -75,6 +92,7 @@ __all__ = [
     "main",
     "remove_env_file",
     "scheduled_event",
+    "sqs_batch_event",
     "sweep_clock",
     "write_env_file",
 ]
@@ -87,6 +105,8 @@ LOOKBACK_MINUTES = 15  # cdk.json's default
 SCHEDULE_MINUTES = 5  # cdk.json's default; LOOKBACK_MINUTES must be >= 2 x SCHEDULE_MINUTES + 5
 DEGRADED_REASON = "emulated: no healthy coordinator"
 FAILED_REASON = "emulated: the coordinator did not recover"
+FOLLOW_UP_QUEUE_NAME = "athena-session-monitor-follow-ups"  # the stack's follow-up queue (cloudTrailEvents)
+SQS_BATCH_SIZE = 10  # the stack's batch size for the follow-up queue's event source
 
 
 @dataclass(frozen=True)
@@ -97,10 +117,15 @@ class SeededSession:
     description: str
     script: tuple[tuple[int, str, str | None], ...]  # (seconds after start, state, reason)
     expected_alerts: tuple[tuple[str, str], ...]  # (state, severity)
+    # Seconds after start at which the runner calls TerminateSession, as a user would (None: never).
+    terminate_after: int | None = None
 
     @property
     def story(self) -> str:
-        return " -> ".join(["CREATING", *(state for _, state, _ in self.script)])
+        story = " -> ".join(["CREATING", *(state for _, state, _ in self.script)])
+        if self.terminate_after is None:
+            return story
+        return f"{story}, TerminateSession at +{self.terminate_after} s -> TERMINATING -> TERMINATED"
 
 
 SCENARIO = (
@@ -112,10 +137,11 @@ SCENARIO = (
             (60, "IDLE", None),
             (90, "BUSY", None),
             (180, "IDLE", None),
-            (240, "TERMINATING", None),
-            (270, "TERMINATED", "Session was terminated per request"),
         ),
         (("TERMINATED", "info"),),
+        # Ended by a TerminateSession call: its CloudTrail record reaches the function at once and
+        # the follow-up check it queues reports TERMINATED (the emulator ends a termination in 4 s).
+        terminate_after=240,
     ),
     # Stays BUSY (only an IDLE session times out): what the printed API URL and CLI example list.
     SeededSession(
@@ -142,11 +168,18 @@ SHOWCASE_WORKGROUP = "etl-nightly"  # the printed API URL and CLI example: the i
 
 
 def function_environment(
-    moto_url: str, athena_url: str, resources: AlertingResources, workgroups: tuple[str, ...] = WORKGROUPS
+    moto_url: str,
+    athena_url: str,
+    resources: AlertingResources,
+    workgroups: tuple[str, ...] = WORKGROUPS,
+    follow_up_queue_url: str | None = None,
 ) -> dict[str, str]:
-    """The function's environment: the stack's variables (infra/function.py) plus local endpoints."""
+    """The function's environment: the stack's variables (infra/function.py) plus local endpoints,
+    and FOLLOW_UP_QUEUE_URL when there is a follow-up queue (the stack sets it with cloudTrailEvents)."""
     ensure_function_importable()
     import session_contract as contract
+
+    follow_ups = {contract.ENV_FOLLOW_UP_QUEUE_URL: follow_up_queue_url} if follow_up_queue_url else {}
 
     no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY") or os.environ.get("no_proxy"), "127.0.0.1,localhost"]))
     return {
@@ -167,6 +200,7 @@ def function_environment(
             schedule_minutes=SCHEDULE_MINUTES,
             idle_alert_minutes=IDLE_ALERT_MINUTES,
         ),
+        **follow_ups,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
         "ENABLE_SWAGGER_UI": "true",  # local only: the deployed API has no /swagger
         "NO_PROXY": no_proxy,
@@ -176,8 +210,10 @@ def function_environment(
 
 def cli_environment(env: dict[str, str]) -> dict[str, str]:
     """What of the function's environment ``env`` the CLI needs to reach this stack: the endpoints,
-    Region, dummy credentials, the alerting resources and the sweep's settings (and NO_PROXY when a
-    proxy is configured, so that loopback calls do not go through it)."""
+    Region, dummy credentials, the alerting resources, the follow-up queue (so that any AWS tool
+    sourcing the file finds it, and no FOLLOW_UP_QUEUE_URL of your shell points the CLI elsewhere)
+    and the sweep's settings (and NO_PROXY when a proxy is configured, so that loopback calls do
+    not go through it)."""
     import session_contract as contract
 
     names = [
@@ -190,6 +226,7 @@ def cli_environment(env: dict[str, str]) -> dict[str, str]:
         "AWS_SESSION_TOKEN",
         contract.ENV_ALERTS_TOPIC_ARN,
         contract.ENV_STATE_TABLE_NAME,
+        contract.ENV_FOLLOW_UP_QUEUE_URL,
         contract.ENV_WATCHED_WORKGROUPS,
         contract.ENV_MONITOR_ACCOUNT_ID,
         contract.ENV_LOOKBACK_MINUTES,
@@ -241,7 +278,8 @@ def remove_env_file(path: Path, text: str) -> None:
 
 
 class LocalStack:
-    """moto server + alerting resources + the Athena emulator (with the scenario's workgroups)."""
+    """moto server + alerting resources + the follow-up queue + the Athena emulator (with the
+    scenario's workgroups)."""
 
     def __init__(self, clock: Clock | None = None, workgroups: tuple[str, ...] = WORKGROUPS):
         self.emulator = AthenaEmulator(clock or Clock())
@@ -251,12 +289,18 @@ class LocalStack:
         self.moto = MotoServer()
         self.athena = EmulatorServer(self.emulator)
         self.resources: AlertingResources | None = None
+        self.follow_up_queue_url: str | None = None
 
     def start(self) -> LocalStack:
         self.moto.start()
         try:
             self.athena.start()
             self.resources = create_alerting_resources(self.moto.endpoint_url)
+            sqs = aws_client("sqs", self.moto.endpoint_url)
+            try:
+                self.follow_up_queue_url = sqs.create_queue(QueueName=FOLLOW_UP_QUEUE_NAME)["QueueUrl"]
+            finally:
+                sqs.close()
         except BaseException:
             self.stop()
             raise
@@ -268,7 +312,9 @@ class LocalStack:
 
     def environment(self) -> dict[str, str]:
         assert self.resources is not None, "start() first"
-        return function_environment(self.moto.endpoint_url, self.athena.endpoint_url, self.resources, self.workgroups)
+        return function_environment(
+            self.moto.endpoint_url, self.athena.endpoint_url, self.resources, self.workgroups, self.follow_up_queue_url
+        )
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -305,6 +351,99 @@ def scheduled_event(now: datetime, rule: str = "athena-session-monitor-sweep") -
     }
 
 
+def sqs_batch_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """Lambda's SQS event (tests/events/sqs_batch.json) for messages as ReceiveMessage answered them."""
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for message in messages
+        ]
+    }
+
+
+def _body(text: str) -> dict[str, Any]:
+    """A follow-up message's body, {"SessionId", "reason", "attempt"} ({} if it is not JSON)."""
+    with contextlib.suppress(ValueError):
+        body = json.loads(text)
+        if isinstance(body, dict):
+            return body
+    return {}
+
+
+class FollowUpQueue:
+    """The follow-up queue on moto, its delays counted on the emulator's clock.
+
+    The function queues each check with DelaySeconds, and moto holds the message that many real
+    seconds; but the emulator's clock runs ahead of real time, so the runner keeps the time instead.
+    ``note`` records each message it has not seen yet as queued at the emulator's "now", with the
+    DelaySeconds moto recorded for it (moto runs in this process: its records are readable here).
+    ``receive_due`` lifts moto's delay from the messages whose emulated due time (queued + delay)
+    has passed, receives them with ReceiveMessage and returns them; one that real time made
+    receivable before it is due goes back to the queue. ``delete`` deletes what was delivered.
+    """
+
+    def __init__(self, sqs: Any, url: str, clock: Clock):
+        self.sqs, self.url, self.clock = sqs, url, clock
+        self.name = url.rstrip("/").rsplit("/", 1)[-1]
+        self.arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{self.name}"
+        self.noted: dict[str, tuple[datetime, int]] = {}  # message id -> (emulated time queued, DelaySeconds)
+
+    def _held(self) -> list[Any]:
+        """moto's own records of the queue's messages."""
+        from moto.sqs.models import sqs_backends
+
+        return list(sqs_backends[ACCOUNT_ID][REGION].get_queue(self.name)._messages)
+
+    def note(self) -> list[tuple[dict[str, Any], datetime]]:
+        """Note the messages queued since the last call; returns each one's body and due time."""
+        now = self.clock.now()
+        new = []
+        for message in self._held():
+            if message.id not in self.noted:
+                delay = max(0, round((message.delayed_until - message.sent_timestamp) / 1000))
+                self.noted[message.id] = (now, delay)
+                new.append((_body(message.body), now + timedelta(seconds=delay)))
+        return new
+
+    def _due(self, message_id: str, now: datetime) -> bool:
+        queued, delay = self.noted.get(message_id, (now, 0))
+        return queued + timedelta(seconds=delay) <= now
+
+    def receive_due(self) -> list[dict[str, Any]]:
+        """Every message due by the emulator's clock, received (oldest first, as SQS answers)."""
+        self.note()
+        now = self.clock.now()
+        for message in self._held():
+            if self._due(message.id, now):
+                message.delayed_until = 0.0  # moto's delay, in real time, has passed for this one
+        received: list[dict[str, Any]] = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageSystemAttributeNames=["All"]
+        ).get("Messages", []):
+            received += batch
+        for message in received:
+            if not self._due(message["MessageId"], now):
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+        return [message for message in received if self._due(message["MessageId"], now)]
+
+    def delete(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+            self.noted.pop(message["MessageId"], None)
+
+
 class Runner:
     """Seeds the scenario, ticks the clock and the schedule, and tells what happens."""
 
@@ -315,14 +454,19 @@ class Runner:
         self.seeded: dict[str, SeededSession] = {}
         self.states: dict[str, tuple[str, str]] = {}  # session id -> (workgroup, last state printed)
         self.alerts: list[dict[str, Any]] = []
-        self.sweep_errors: list[str] = []
+        self.failures: list[str] = []  # invocations that raised or left batch items failed
         self.sqs = aws_client("sqs", stack.moto.endpoint_url)
+        assert stack.follow_up_queue_url is not None, "start the stack first"
+        self.follow_ups = FollowUpQueue(self.sqs, stack.follow_up_queue_url, self.clock)
+        self.seeded_at = self.clock.now()
+        self.terminated: set[str] = set()  # seeded sessions the runner has called TerminateSession for
 
     def say(self, text: str = "") -> None:
         self.out.write(text + "\n")
         self.out.flush()
 
     def seed(self) -> None:
+        self.seeded_at = self.clock.now()
         for seeded in SCENARIO:
             session_id = self.stack.emulator.start_session(
                 seeded.workgroup, description=seeded.description, script=list(seeded.script)
@@ -330,17 +474,82 @@ class Runner:
             self.seeded[session_id] = seeded
 
     def tick(self, advance: bool = True) -> None:
+        """One tick: the clock moves, TerminateSession calls whose time has come, then what AWS
+        would deliver by now (CloudTrail records, due follow-up checks) and the alerts they sent,
+        then the Scheduled Event and the alerts the sweep sent."""
         if advance:
             self.clock.advance(self.step_seconds)
+        self._terminate_due()
         self._print_state_changes()
         now = self.clock.now()
+        for record in self.stack.emulator.drain_trail():
+            self._feed_record(record)
+        due = self.follow_ups.receive_due()
+        for start in range(0, len(due), SQS_BATCH_SIZE):
+            self._deliver_follow_ups(now, due[start : start + SQS_BATCH_SIZE])
+        self._print_alerts(now)  # what the events and follow-up checks sent, before the sweep
         try:
             invoke(scheduled_event(now))
         except Exception as error:  # noqa: BLE001  SweepIncomplete and friends: Lambda would retry; we say so
-            self.sweep_errors.append(f"{type(error).__name__}: {error}")
+            self.failures.append(f"a sweep failed: {type(error).__name__}: {error}")
             self.say(f"{now:%H:%M:%S}  sweep    failed: {type(error).__name__}: {error}")
-        self._print_alerts(now)
+        self._print_alerts(now, cause="sweep    Scheduled Event")
         self._print_state_changes(discover=True)
+
+    def _terminate_due(self) -> None:
+        """TerminateSession, as a user would call it, for each seeded session whose time has come."""
+        elapsed = (self.clock.now() - self.seeded_at).total_seconds()
+        for session_id, seeded in self.seeded.items():
+            due = seeded.terminate_after is not None and elapsed >= seeded.terminate_after
+            if due and session_id not in self.terminated:
+                self.terminated.add(session_id)
+                self.stack.emulator.terminate_session(session_id)
+
+    def _workgroup_of(self, session_id: str) -> str:
+        if session_id in self.states:
+            return self.states[session_id][0]
+        try:
+            return str(self.stack.emulator.get_session(session_id)["WorkGroup"])
+        except AthenaError:
+            return "?"
+
+    def _feed_record(self, record: dict[str, Any]) -> None:
+        """One CloudTrail record to the function, as EventBridge delivers it; says which checks it queued."""
+        request, response = record.get("requestParameters") or {}, record.get("responseElements") or {}
+        session_id = str(response.get("sessionId") or request.get("sessionId") or "?")
+        workgroup = request.get("workGroup") or self._workgroup_of(session_id)
+        at = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
+        line = f"{at:%H:%M:%S}  event    {workgroup:<12} {session_id[:8]}  {record['eventName']} (CloudTrail)"
+        try:
+            invoke(eventbridge_event(record))
+        except Exception as error:  # noqa: BLE001  EventBridge would retry; we say so
+            self.failures.append(f"the {record['eventName']} event failed: {type(error).__name__}: {error}")
+            self.say(f"{line}: failed: {type(error).__name__}: {error}")
+            return
+        queued = [due for body, due in self.follow_ups.note() if body.get("SessionId") == session_id]
+        self.say(line + "".join(f", check queued for {due:%H:%M:%S}" for due in queued))
+
+    def _deliver_follow_ups(self, now: datetime, messages: list[dict[str, Any]]) -> None:
+        """Due follow-up messages to the function in one SQS batch, as Lambda's event source hands
+        them over; the ones it did not fail are deleted (a failed one comes back, as in SQS)."""
+        for message in messages:
+            body = _body(message["Body"])
+            session_id = str(body.get("SessionId") or "?")
+            queued, delay = self.follow_ups.noted.get(message["MessageId"], (now, 0))
+            self.say(
+                f"{now:%H:%M:%S}  check    {self._workgroup_of(session_id):<12} {session_id[:8]}  follow-up from "
+                f"SQS: {body.get('reason')}, attempt {body.get('attempt')} "
+                f"(queued {queued:%H:%M:%S}, DelaySeconds {delay})"
+            )
+        try:
+            answer = invoke(sqs_batch_event(messages, self.follow_ups.arn))
+        except Exception as error:  # noqa: BLE001  the messages come back after their visibility timeout
+            self.failures.append(f"a follow-up batch failed: {type(error).__name__}: {error}")
+            self.say(f"{now:%H:%M:%S}  check    failed: {type(error).__name__}: {error}")
+            return
+        failed = {item.get("itemIdentifier") for item in (answer or {}).get("batchItemFailures", [])}
+        self.failures += [f"the follow-up check {message_id} failed" for message_id in sorted(failed)]
+        self.follow_ups.delete([message for message in messages if message["MessageId"] not in failed])
 
     def _known_sessions(self) -> set[str]:
         """Seeded sessions plus those the monitor has in its state table (started by you, say)."""
@@ -370,10 +579,10 @@ class Runner:
                 suffix = f'  "{reason}"' if reason and state in ("DEGRADED", "FAILED", "TERMINATED") else ""
                 self.say(f"{at:%H:%M:%S}  session  {workgroup:<12} {session_id[:8]}  {previous} -> {state}{suffix}")
 
-    def _print_alerts(self, now: datetime) -> None:
+    def _received_alerts(self) -> list[dict[str, Any]]:
+        """The alerts on the inbox queue; SNS and SQS keep no order between sessions: seeding order."""
         order = list(dict.fromkeys([*self.seeded, *self.states]))
         batch = receive_alerts(self.stack.resources, self.sqs)  # type: ignore[arg-type]
-        # SNS and SQS keep no order between sessions: print a tick's alerts in seeding order.
         batch.sort(
             key=lambda a: (
                 order.index(a["attributes"].get("session_id"))
@@ -382,6 +591,13 @@ class Runner:
                 a["attributes"].get("state", ""),
             )
         )
+        return batch
+
+    def _print_alerts(self, now: datetime, cause: str | None = None) -> None:
+        """Print the alerts received, under a line naming their ``cause`` (if any and alerts came)."""
+        batch = self._received_alerts()
+        if batch and cause:
+            self.say(f"{now:%H:%M:%S}  {cause}: {len(batch)} alert{'s' if len(batch) > 1 else ''}")
         for alert in batch:
             self.alerts.append(alert)
             attributes = alert["attributes"]
@@ -395,7 +611,7 @@ class Runner:
 
     def check_alerts(self) -> list[str]:
         """What is wrong with the alerts received and the sweeps (empty: nothing)."""
-        return alert_problems(self.seeded, self.alerts) + [f"a sweep failed: {e}" for e in self.sweep_errors]
+        return alert_problems(self.seeded, self.alerts) + self.failures
 
     def close(self) -> None:
         self.sqs.close()

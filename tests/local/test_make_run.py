@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from local_mode.cli import LOCAL_ENV_VARIABLE, read_local_env
+from local_mode.moto_server import aws_client
 from local_mode.runner import SCENARIO, SHOWCASE_WORKGROUP, export_lines, remove_env_file, write_env_file
 from tests.local.test_local_mode import REPO, child_environment, get_json
 
@@ -38,6 +39,7 @@ CLI_ENV_NAMES = {
     "AWS_SESSION_TOKEN",
     "ALERTS_TOPIC_ARN",
     "STATE_TABLE_NAME",
+    "FOLLOW_UP_QUEUE_URL",
     "WATCHED_WORKGROUPS",
     "MONITOR_ACCOUNT_ID",
     "LOOKBACK_MINUTES",
@@ -191,6 +193,7 @@ def test_make_run_writes_the_clis_environment_to_a_file_and_prints_the_same_expo
         "AWS_SESSION_TOKEN": "testing",
         "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:athena-session-monitor-alerts",
         "STATE_TABLE_NAME": "athena-session-monitor-state",
+        "FOLLOW_UP_QUEUE_URL": f"{moto}/123456789012/athena-session-monitor-follow-ups",
         "WATCHED_WORKGROUPS": "etl-nightly,ml-training,notebooks",
         "MONITOR_ACCOUNT_ID": "123456789012",
         "LOOKBACK_MINUTES": "15",
@@ -210,6 +213,26 @@ def test_make_run_writes_the_clis_environment_to_a_file_and_prints_the_same_expo
     )
     sourced = dict(item.split("=", 1) for item in shell.stdout.split("\0") if "=" in item)
     assert {name: sourced.get(name) for name in env} == env
+
+
+def test_make_runs_follow_up_queue_exists_and_the_function_queues_its_checks_there(make_run):
+    """FOLLOW_UP_QUEUE_URL (in the file, as the function has it) names a queue on make run's moto:
+    each seeded StartSession's check is queued there, then delivered from it 180 emulated s later."""
+    env = read_local_env(make_run.env_file)
+    sqs = aws_client("sqs", env["AWS_ENDPOINT_URL"])
+    try:
+        arn = sqs.get_queue_attributes(QueueUrl=env["FOLLOW_UP_QUEUE_URL"], AttributeNames=["QueueArn"])
+    finally:
+        sqs.close()
+    assert arn["Attributes"]["QueueArn"] == "arn:aws:sqs:us-east-1:123456789012:athena-session-monitor-follow-ups"
+    for workgroup, session_id in make_run.seeded():
+        queued = make_run.wait_for(
+            rf"^(\S+)  event    {workgroup} +{session_id[:8]}  StartSession \(CloudTrail\), check queued for (\S+)$"
+        )
+        make_run.wait_for(
+            rf"^{queued.group(2)}  check    {workgroup} +{session_id[:8]}  follow-up from SQS: start, attempt 1 "
+            rf"\(queued {queued.group(1)}, DelaySeconds 180\)$"
+        )
 
 
 def test_make_run_prints_a_ready_to_paste_cli_example_after_the_urls(make_run):
@@ -289,6 +312,8 @@ def test_a_session_you_start_with_the_printed_curl_is_followed_and_its_end_alert
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
         session_id = json.loads(answer.read())["SessionId"]
+    # its StartSession record reaches the function, as EventBridge would deliver it
+    make_run.wait_for(rf"event    notebooks +{session_id[:8]}  StartSession \(CloudTrail\), check queued", timeout=60)
     # discovered through the ledger's views, then its idle-timeout end is alerted
     make_run.wait_for(rf"session  notebooks +{session_id[:8]}  new -> ", timeout=60)
     make_run.wait_for(rf"ALERT +notebooks +{session_id[:8]} +info +TERMINATED", timeout=120)
