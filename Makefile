@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: dev test lint typecheck complexity soak unit integration infra bench bootstrap synth deploy destroy run demo clean
+.PHONY: dev test lint typecheck complexity soak unit integration infra bench bootstrap synth deploy destroy smoke run demo clean
 
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell sha1sum requirements-checkov.txt | cut -c1-12)
@@ -78,6 +78,11 @@ deploy: $(STAMP)  ## to the account/Region of your AWS credentials, e.g. CDK_ARG
 
 destroy: $(STAMP)
 	$(CDK) destroy --force $(CDK_ARGS)
+
+DOCTOR_ARGS ?=
+
+smoke: $(STAMP)  ## the deployed stack, checked with your credentials: one line per check, exit 1 on a FAIL (DOCTOR_ARGS="--region eu-west-1 --stack-name X")
+	$(PY) -m local_mode.cli doctor $(DOCTOR_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out .pytest_cache .hypothesis

@@ -73,6 +73,9 @@ STATES = tuple(service_model().shape_for("SessionState").enum)
 WORKGROUP_NAME = re.compile(service_model().shape_for("WorkGroupName").metadata["pattern"])
 OPERATIONS = ("StartSession", "GetSession", "GetSessionStatus", "ListSessions", "TerminateSession", "ListWorkGroups")
 FIXED_START = datetime(2025, 1, 6, 9, 0, 0, tzinfo=UTC)
+FAULT_KINDS = ("throttle", "internal", "slow", "not_found", "access_denied")
+# The caller an access_denied fault names (an assumed role and its session, as Lambda's are).
+DENIED_ROLE = "athena-session-monitor-role/athena-session-monitor"
 # SessionStatus members the omit_timestamps options may leave out (State is never left out).
 OMITTABLE_STATUS_MEMBERS = (
     "StartDateTime",
@@ -342,9 +345,11 @@ class AthenaEmulator:
     ) -> None:
         """The next ``times`` matching calls (None: all) fail: throttle -> 400
         ThrottlingException "Rate exceeded"; internal -> 500 InternalServerException;
-        not_found -> the unknown-id error; slow -> answer normally after ``delay_seconds``
-        of real time. ``delay_seconds`` also delays the other kinds."""
-        if kind not in ("throttle", "internal", "slow", "not_found"):
+        not_found -> the unknown-id error; access_denied -> 400 AccessDeniedException, IAM's
+        "User: ... is not authorized to perform: athena:<Operation>" (a role missing a
+        permission); slow -> answer normally after ``delay_seconds`` of real time.
+        ``delay_seconds`` also delays the other kinds."""
+        if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}")
         if operation is not None and operation not in OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}")
@@ -377,16 +382,9 @@ class AthenaEmulator:
         if fault is not None:
             if fault["delay_seconds"]:
                 time.sleep(fault["delay_seconds"])
-            if fault["kind"] == "throttle":
-                raise AthenaError("ThrottlingException", "Rate exceeded", 400)
-            if fault["kind"] == "internal":
-                raise AthenaError("InternalServerException", "Internal error", 500)
-            if fault["kind"] == "not_found":
-                raise (
-                    self._unknown_session(str(params["SessionId"]))
-                    if "SessionId" in params
-                    else self._unknown_workgroup()
-                )
+            error = self._fault_error(fault["kind"], operation, params)
+            if error is not None:
+                raise error
         validate_request(operation, params)
         answer = {
             "StartSession": self._start_session,
@@ -403,6 +401,36 @@ class AthenaEmulator:
             self.shape_errors.append(str(err))
             raise
         return response
+
+    def _fault_error(self, kind: str, operation: str, params: dict) -> AthenaError | None:
+        """The error a fault of ``kind`` answers with (None: "slow" answers normally)."""
+        if kind == "throttle":
+            return AthenaError("ThrottlingException", "Rate exceeded", 400)
+        if kind == "internal":
+            return AthenaError("InternalServerException", "Internal error", 500)
+        if kind == "not_found":
+            return (
+                self._unknown_session(str(params["SessionId"])) if "SessionId" in params else self._unknown_workgroup()
+            )
+        if kind == "access_denied":
+            return self._access_denied(operation, params)
+        return None
+
+    def _access_denied(self, operation: str, params: dict) -> AthenaError:
+        """IAM's refusal, worded as AWS words it: the caller, the action and (when the call names
+        a workgroup, or a session the emulator knows) the workgroup's ARN."""
+        with self._lock:
+            session = self._sessions.get(params.get("SessionId", ""))
+            workgroup = params.get("WorkGroup") or (session.workgroup if session else None)
+        action = f"athena:{operation}"
+        resource = (
+            f" on resource: arn:aws:athena:{self.region}:{self.account_id}:workgroup/{workgroup}" if workgroup else ""
+        )
+        message = (
+            f"User: arn:aws:sts::{self.account_id}:assumed-role/{DENIED_ROLE} is not authorized to perform: "
+            f"{action}{resource} because no identity-based policy allows the {action} action"
+        )
+        return AthenaError("AccessDeniedException", message, 400)
 
     def _take_fault(self, operation: str, params: dict) -> dict | None:
         session = self._sessions.get(params.get("SessionId", ""))

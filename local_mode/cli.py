@@ -4,6 +4,7 @@
     session-monitor list WORKGROUP [--max-results N] [--next-token T]
     session-monitor sweep [--workgroup W ...]        the sweep report (JSON)
     session-monitor serve [--port N]                 the HTTP API (and Swagger UI) on 127.0.0.1
+    session-monitor doctor [--stack-name S] [--region R]   checks the deployed stack, one line each
     session-monitor run | demo                       local mode (demo: the one-shot scenario)
     session-monitor --local COMMAND ...              against the stack ``make run`` is running
 
@@ -108,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API on 127.0.0.1 (Swagger UI at /swagger)")
     serve.add_argument("--port", type=int, default=8080, help="0: a free port (default 8080)")
     serve.add_argument("--no-swagger", action="store_true", help="do not serve Swagger UI")
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the deployed stack with your credentials: one line per check (make smoke)",
+        description="Check the deployed stack with your credentials and Region: one line per check "
+        "(ok, WARN, FAIL with how to fix it, skip); exit status 1 when any check FAILs.",
+    )
+    from local_mode.doctor import add_arguments
+
+    add_arguments(doctor)
     for command in (get, listing, sweep, serve):  # `session-monitor list W --local` works too
         command.add_argument("--local", action="store_true", default=argparse.SUPPRESS, help=local_help)
 
@@ -297,7 +307,13 @@ def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         server.stop()
 
 
-_COMMANDS = {"get": _get, "list": _list, "sweep": _sweep, "serve": _serve}
+def _doctor(args: argparse.Namespace, out: TextIO, _err: TextIO) -> int:
+    from local_mode import doctor
+
+    return doctor.run(args, out)
+
+
+_COMMANDS = {"get": _get, "list": _list, "sweep": _sweep, "serve": _serve, "doctor": _doctor}
 
 
 if __name__ == "__main__":

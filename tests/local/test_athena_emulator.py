@@ -487,6 +487,7 @@ def test_overlong_session_id_is_rejected_by_the_server(athena, emulator):
         ("throttle", "ThrottlingException", 400, 2),  # retried by botocore: call + one retry
         ("internal", "InternalServerException", 500, 2),
         ("not_found", "InvalidRequestException", 400, 1),  # not retried
+        ("access_denied", "AccessDeniedException", 400, 1),  # not retried
     ],
 )
 def test_fault_kinds_surface_as_client_errors(athena, emulator, kind, code, status, attempts):
@@ -499,6 +500,38 @@ def test_fault_kinds_surface_as_client_errors(athena, emulator, kind, code, stat
     assert emulator.calls["GetSession"] == attempts
     assert athena.get_session(SessionId=sid)["SessionId"] == sid  # the fault is used up
     assert athena.get_session_status(SessionId=sid)  # other operations never matched
+
+
+def test_access_denied_names_the_caller_the_action_and_the_workgroup(athena, emulator):
+    sid = emulator.start_session("spark-wg")
+    emulator.inject_fault(kind="access_denied", times=None)
+    denied = [
+        error_of(athena.get_session, SessionId=sid),
+        error_of(athena.list_sessions, WorkGroup="spark-wg"),
+        error_of(athena.get_session, SessionId="no-such-session"),  # no workgroup to name
+    ]
+    assert {(e["Error"]["Code"], e["ResponseMetadata"]["HTTPStatusCode"]) for e in denied} == {
+        ("AccessDeniedException", 400)
+    }
+    caller = "User: arn:aws:sts::123456789012:assumed-role/athena-session-monitor-role/athena-session-monitor"
+    workgroup = "arn:aws:athena:us-east-1:123456789012:workgroup/spark-wg"
+    assert [e["Error"]["Message"] for e in denied] == [
+        (
+            f"{caller} is not authorized to perform: athena:GetSession on resource: {workgroup} "
+            "because no identity-based policy allows the athena:GetSession action"
+        ),
+        (
+            f"{caller} is not authorized to perform: athena:ListSessions on resource: {workgroup} "
+            "because no identity-based policy allows the athena:ListSessions action"
+        ),
+        (
+            f"{caller} is not authorized to perform: athena:GetSession "
+            "because no identity-based policy allows the athena:GetSession action"
+        ),
+    ]
+    assert emulator.calls == {"GetSession": 2, "ListSessions": 1}  # never retried
+    emulator.clear_faults()
+    assert athena.get_session(SessionId=sid)["SessionId"] == sid
 
 
 def test_single_fault_is_absorbed_by_the_retry_and_counted(athena, emulator):
