@@ -184,15 +184,19 @@ def probe_event(session_id: str) -> dict[str, Any]:
     }
 
 
+def _json_object(text: object) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _answer(function_error: str | None, payload: Any) -> tuple[str, str]:
     """(error name, message) from an API answer ({"statusCode", "body"}) or a raised error."""
     details = payload if isinstance(payload, dict) else {"errorMessage": str(payload or "")}
     if "statusCode" in details and not function_error:
-        try:
-            body = json.loads(details.get("body") or "{}")
-        except ValueError:
-            body = {}
-        body = body if isinstance(body, dict) else {}
+        body = _json_object(details.get("body"))
         return str(body.get("error") or details["statusCode"]), one_line(str(body.get("message") or ""))
     return str(details.get("errorType") or function_error or ""), one_line(str(details.get("errorMessage") or ""))
 
