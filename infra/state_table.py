@@ -8,19 +8,14 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+import session_contract as contract
 from infra import constants
 
 # Exactly what lambda_src/session_monitor/integration/state_store.py calls: conditional
 # Put/Update/Delete for alert claims, Query and BatchWriteItem for the sweep's per-workgroup view.
 # No Scan, no GetItem, no BatchGetItem (grant_read_write_data would add them, plus
 # ConditionCheckItem and DescribeTable).
-TABLE_ACTIONS = (
-    "dynamodb:BatchWriteItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:Query",
-)
+TABLE_ACTIONS = contract.STATE_TABLE_ACTIONS
 # The same calls as DynamoDB names them in its per-operation metrics (the Operation dimension).
 OPERATIONS = tuple(action.split(":", 1)[1] for action in TABLE_ACTIONS)
 

@@ -52,14 +52,8 @@ OUTPUT_TOPIC_ARN = "AlertsTopicArn"
 OUTPUT_TABLE_NAME = "StateTableName"
 FUNCTION_LOGICAL_ID = "MonitorFunction"
 RULE_LOGICAL_ID = "ScheduleRule"
-# What the function does to the table: infra/state_table.py TABLE_ACTIONS (a test pins them).
-TABLE_ACTIONS = (
-    "dynamodb:BatchWriteItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:Query",
-)
+# What the function does to the table (the contract's list, which the stack grants).
+TABLE_ACTIONS = contract.STATE_TABLE_ACTIONS
 ATHENA_ACTIONS = ("athena:ListSessions", "athena:GetSession")
 PROBE_PREFIX = "doctor-probe-"
 HEARTBEAT_WINDOW = timedelta(hours=3)  # how far back to look for the last heartbeat, at least

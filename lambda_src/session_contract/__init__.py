@@ -60,6 +60,16 @@ ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 # Follow-up checks (CloudTrail discovery): {"SessionId": ...} messages, delivered after a delay.
 ENV_FOLLOW_UP_QUEUE_URL = "FOLLOW_UP_QUEUE_URL"
 
+# Exactly the DynamoDB calls the function's state-table adapter makes: the stack grants these and
+# no others, and doctor simulates them (tests/infra reads the adapter's source to pin the list).
+STATE_TABLE_ACTIONS = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+)
+
 SERVICE_NAME = "athena-session-monitor"
 METRICS_NAMESPACE = "AthenaSessionMonitor"
 
