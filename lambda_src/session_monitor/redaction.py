@@ -36,7 +36,8 @@ Over-redaction is preferred to a leak, so some harmless values are hidden too (a
 
 Every value, whatever its key, also loses credentials embedded in it: the userinfo of a URI
 (``postgresql://user:pw@host/db`` -> ``postgresql://***redacted***@host/db``, the host, path and
-query kept; a password holding an '@' goes whole; a ``jdbc:sqlserver://host:port;`` list has
+query kept; a password holding an '@', or a raw '/', '?' or '#' (an AWS secret key pasted
+unescaped), goes whole; a ``jdbc:sqlserver://host:port;`` list has
 none, its ``;name=`` pairs are read as below), an Oracle thin ``user/password@``, and the
 value of any ``name=value`` pair whose name is a secret by the rules above (a JDBC ``;password=``,
 a SAS URL's ``&sig=``, ``-Dx.trustStorePassword=`` in ``extraJavaOptions``, a JAAS
@@ -135,6 +136,19 @@ def is_secret_key(key: str) -> bool:
 
 
 _URI_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # First, ``user:password@host`` whose password may hold a raw '/', '?' or '#' (invalid in a
+    # URI, yet common: an AWS secret key pasted as is): a user, a ':', then anything up to the
+    # last '@' that a host follows (a name or [v6], an optional port, then the end or '/', '?',
+    # '#', ';'). Bounded (user and password 256 characters each, a host name 253) so the scan
+    # stays linear; a longer password with a raw '/' is left to the next rule, which stops at the
+    # '/'. Over-redacts ``https://host:8080/a@b.com/`` to ``https://***redacted***@b.com/``.
+    (
+        re.compile(
+            r"://(?![^:;@/?#\s]*(?::\d+)?;[^=;@/?#\s]+=)[^\s:/?#@;]{0,256}:\S{0,256}@"
+            r"(?=(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?(?:[/?#;\s]|$))"
+        ),
+        f"://{REDACTED}@",
+    ),
     # Greedy up to the last '@' before the host, so a password with an '@' in it goes whole; not
     # where host[:port] is followed by ';name=' (jdbc:sqlserver://db:1433;user=a@corp;password=..):
     # those are pairs, and masking up to an '@' in one would let the rest of a password out.

@@ -378,6 +378,27 @@ def test_the_userinfo_of_any_uri_is_redacted_and_the_rest_kept(user, password, s
     assert redacted == f"{scheme}://{REDACTED}@db.internal:5432/sales?ssl=true"
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    user=st.from_regex(r"[A-Za-z0-9._~-]{1,12}", fullmatch=True),
+    # Raw '/', '?', '#' and '@' are invalid in a URI's userinfo, yet an AWS secret key pasted as
+    # is holds '/' (and '+'): the password must still go whole, whatever follows it.
+    password=st.from_regex(r"[A-Za-z0-9/+?#@!$=._~-]{1,40}", fullmatch=True).map(lambda p: f"9{p}/x"),
+    scheme=st.sampled_from(["postgresql", "jdbc:postgresql", "thrift", "https", "mongodb+srv"]),
+    rest=st.sampled_from(["db.internal:5432/sales?ssl=true", "db/x", "[fd00::1]:5432/db", "db.internal"]),
+)
+def test_a_uri_password_with_raw_slashes_is_redacted_whole(user, password, scheme, rest):
+    redacted = redact_value(f"{scheme}://{user}:{password}@{rest}")
+    assert redacted == f"{scheme}://{REDACTED}@{rest}"
+
+
+def test_an_aws_secret_key_pasted_into_a_jdbc_url_does_not_leak():
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    redacted = redact_value(f"jdbc:postgresql://admin:{secret}@db.internal:5432/sales")
+    assert redacted == f"jdbc:postgresql://{REDACTED}@db.internal:5432/sales"
+    assert "K7MDENG" not in redacted
+
+
 # Hypothesis: a secret of printable ASCII - blanks, '&', ';', ',', '=', '#', backslashes and quotes
 # included - leaves no trace however it is embedded. It holds a digit and the text around it holds
 # none (nor does REDACTED), so it cannot be found in the output by chance: if it is there, it was
