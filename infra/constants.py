@@ -7,7 +7,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_SRC = REPO_ROOT / "lambda_src"
-REQUIREMENTS = REPO_ROOT / "requirements.txt"
+REQUIREMENTS = REPO_ROOT / "requirements.in"
 
 STACK_NAME = "AthenaSessionMonitor"
 STACK_DESCRIPTION = "Monitor for Amazon Athena for Apache Spark sessions (athena-session-monitor)"
@@ -58,7 +58,7 @@ API_THROTTLE_BURST_LIMIT = 20
 
 
 def _pinned_powertools_version(requirements: Path = REQUIREMENTS) -> str:
-    """The aws-lambda-powertools version pinned in requirements.txt (what the tests ran against)."""
+    """The aws-lambda-powertools version pinned in requirements.in (its lock is what the tests ran against)."""
     pattern = re.compile(r"^aws-lambda-powertools(\[[^\]]*\])?==(?P<version>[0-9][0-9A-Za-z.]*)\s*(#.*)?$")
     for line in requirements.read_text(encoding="utf-8").splitlines():
         match = pattern.match(line.strip())

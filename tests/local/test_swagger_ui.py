@@ -1,7 +1,8 @@
 """Swagger UI renders the function's API in a real browser, offline.
 
-Headless Chromium from the system (/usr/bin/chromium, installed by the CI script), driven by the
-playwright package; ``playwright install`` is never needed (it downloads browsers).
+Headless Chromium from the system (/usr/bin/chromium, Debian's package: `make test` installs it
+when run as root), driven by the playwright package; ``playwright install`` is never needed (it
+downloads browsers).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def chromium():
     if not CHROMIUM.exists():
-        pytest.skip("Chromium not installed: apt-get install chromium (the CI script installs it)")
+        pytest.skip("Chromium not installed: apt-get install chromium (make test does, when run as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
