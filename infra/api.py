@@ -1,14 +1,28 @@
-"""The read-only sessions API: GET /sessions and GET /sessions/{session_id}, IAM-authorized."""
+"""The sessions API: GET /sessions and GET /sessions/{session_id}, IAM-authorized.
+
+GET only, but a GET of one session is a look like a sweep's: it may send the alert its state
+calls for, put a state-change event, and write the ledger's view of the session (once per change;
+a repeated read of the same state writes nothing).
+
+By default any principal of this account whose identity policy allows execute-api:Invoke may call
+it, and no other account (API Gateway's rules for IAM auth without a resource policy). Two context
+keys add a resource policy on top of IAM auth: apiAllowedAccounts lets the principals of the listed
+accounts call too and denies every other account; apiAllowedVpcEndpoints makes the API PRIVATE,
+allows this account's callers through the listed execute-api VPC endpoints and denies any request
+that comes through no listed endpoint (docs/threat-model.md says what each admits).
+"""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra import constants, nag
+from infra import constants, data_protection, nag
 from infra.config import MonitorConfig
 
 
@@ -23,6 +37,7 @@ class SessionsApi(Construct):
             "AccessLogs",
             retention=logs.RetentionDays[config.log_retention_name],
             removal_policy=RemovalPolicy.DESTROY,
+            data_protection_policy=data_protection.log_group_policy(),
         )
 
         self.api = apigw.RestApi(
@@ -30,7 +45,8 @@ class SessionsApi(Construct):
             "Api",
             rest_api_name=constants.STACK_NAME,
             description="Athena for Apache Spark sessions seen by athena-session-monitor (read-only)",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
+            endpoint_configuration=self._endpoint(config),
+            policy=resource_policy(config),
             # API Gateway writes logs through ONE role per account and Region (the account
             # setting). By default every RestApi creates a role and overwrites that setting, which
             # silently changes it for every other API in the account and breaks their logging when
@@ -55,7 +71,13 @@ class SessionsApi(Construct):
                     status=True,
                     user=True,
                 ),
-                logging_level=apigw.MethodLoggingLevel.INFO,
+                # Execution logs go to API-Gateway-Execution-Logs_{api id}/v1, a log group API
+                # Gateway creates outside this stack: no retention (never expires), no data
+                # protection, left behind by destroy. ERROR keeps what explains a failed request
+                # (authorization and integration errors) and drops INFO's line per request, which
+                # the access log above already records (caller, user, IP, status) in a log group
+                # the stack owns, masks and expires.
+                logging_level=apigw.MethodLoggingLevel.ERROR,
                 # Full request/response logging would copy session details into the logs.
                 data_trace_enabled=False,
                 tracing_enabled=True,
@@ -120,6 +142,83 @@ class SessionsApi(Construct):
                 "the AWS-managed policy made for exactly that role.",
             )
 
+    def _endpoint(self, config: MonitorConfig) -> apigw.EndpointConfiguration:
+        # aws:SourceVpce is only set on requests to a PRIVATE API, so restricting the source
+        # endpoint means a private API; associating the endpoints also gives each one a
+        # {api-id}-{vpce-id} host name that works without private DNS.
+        if not config.api_allowed_vpc_endpoints:
+            return apigw.EndpointConfiguration(types=[apigw.EndpointType.REGIONAL])
+        endpoints = [
+            ec2.InterfaceVpcEndpoint.from_interface_vpc_endpoint_attributes(
+                self, f"VpcEndpoint{index}", vpc_endpoint_id=endpoint_id, port=443
+            )
+            for index, endpoint_id in enumerate(config.api_allowed_vpc_endpoints)
+        ]
+        return apigw.EndpointConfiguration(types=[apigw.EndpointType.PRIVATE], vpc_endpoints=endpoints)
+
     @property
     def url(self) -> str:
         return self.api.url
+
+
+INVOKE_ANY_METHOD = "execute-api:/*"  # API Gateway's short form for every stage, method and path
+
+
+def resource_policy(config: MonitorConfig) -> iam.PolicyDocument | None:
+    """The API's resource policy, or None (the default: IAM auth alone decides).
+
+    In the API's own account a resource-policy Allow is enough on its own (API Gateway's "table
+    A"): it admits a caller whose identity policy grants nothing. So:
+    - AllowTheListedAccounts never applies to this account (``aws:PrincipalAccount`` must not be
+      the stack's), even when an operator lists the deploying account: callers of this account
+      keep needing their identity policy, callers of a listed account need theirs and this Allow
+      ("table B");
+    - a PRIVATE API needs an Allow (a private API without one answers every call with 403), so
+      AllowThisAccountThroughTheListedEndpoints admits principals of this account that come
+      through a listed endpoint, with valid SigV4 credentials and no execute-api permission of
+      their own: on a private API the network (the endpoint, its policy, its security groups) is
+      the boundary inside the account. Other accounts stay out unless listed.
+    """
+    if not config.api_resource_policy:
+        return None
+    statements: list[iam.PolicyStatement] = []
+    if config.api_allowed_accounts:
+        statements += [
+            iam.PolicyStatement(
+                sid="AllowTheListedAccounts",
+                principals=[iam.AccountPrincipal(account) for account in config.api_allowed_accounts],
+                actions=["execute-api:Invoke"],
+                resources=[INVOKE_ANY_METHOD],
+                conditions={"StringNotEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+            ),
+            iam.PolicyStatement(
+                sid="DenyEveryOtherAccount",
+                effect=iam.Effect.DENY,
+                principals=[iam.StarPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=[INVOKE_ANY_METHOD],
+                conditions={
+                    "StringNotEquals": {"aws:PrincipalAccount": [Aws.ACCOUNT_ID, *config.api_allowed_accounts]}
+                },
+            ),
+        ]
+    if config.api_allowed_vpc_endpoints:
+        endpoints = list(config.api_allowed_vpc_endpoints)
+        statements += [
+            iam.PolicyStatement(
+                sid="AllowThisAccountThroughTheListedEndpoints",
+                principals=[iam.StarPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=[INVOKE_ANY_METHOD],
+                conditions={"StringEquals": {"aws:SourceVpce": endpoints, "aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+            ),
+            iam.PolicyStatement(
+                sid="DenyEveryOtherSourceVpcEndpoint",
+                effect=iam.Effect.DENY,
+                principals=[iam.StarPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=[INVOKE_ANY_METHOD],
+                conditions={"StringNotEquals": {"aws:SourceVpce": endpoints}},
+            ),
+        ]
+    return iam.PolicyDocument(statements=statements)

@@ -6,6 +6,11 @@ API calls, and EventBridge delivers those records (where a trail records managem
 to the function; the function then looks at the session again later through the follow-up
 queue: {"SessionId": ...} messages it sends itself with DelaySeconds, which the same function
 consumes. The scheduled sweep stays the safety net for anything CloudTrail does not deliver.
+
+The rule delivers successful calls only (a failed one names no session to follow), and not the
+record itself: an input transformer passes the few fields the function reads
+(session_contract.CLOUDTRAIL_INPUT_TEMPLATE), so a StartSession's engine configuration, which may
+hold credentials in Spark properties, reaches neither the function nor its on-failure queue.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
+from aws_cdk.interfaces.aws_events import IRuleRef
 from constructs import Construct
 
 import session_contract as contract
@@ -36,12 +42,34 @@ FOLLOW_UP_BATCH_SIZE = 10
 
 
 def event_pattern() -> events.EventPattern:
-    """Athena's StartSession and TerminateSession calls, as CloudTrail records them."""
+    """Athena's successful StartSession and TerminateSession calls, as CloudTrail records them.
+
+    A failed call carries errorCode ("exists": false matches a record without it). Leaving failed
+    calls out also keeps caller-typed text (the workgroup or session id of a refused call) out of
+    the input template, which EventBridge fills without escaping.
+    """
     return events.EventPattern(
         source=[contract.CLOUDTRAIL_SOURCE],
         detail_type=[contract.CLOUDTRAIL_DETAIL_TYPE],
-        detail={"eventSource": [ATHENA_EVENT_SOURCE], "eventName": list(contract.CLOUDTRAIL_EVENT_NAMES)},
+        detail={
+            "eventSource": [ATHENA_EVENT_SOURCE],
+            "eventName": list(contract.CLOUDTRAIL_EVENT_NAMES),
+            "errorCode": [{"exists": False}],
+        },
     )
+
+
+class MinimalCloudTrailInput(events.RuleTargetInput):
+    """The contract's input transformer, as written: every placeholder quoted.
+
+    RuleTargetInput.from_object would write a field that is a whole value unquoted (<id>), which
+    turns into invalid JSON when the field is missing from the record.
+    """
+
+    def bind(self, _rule: IRuleRef) -> events.RuleTargetInputProperties:
+        return events.RuleTargetInputProperties(
+            input_paths_map=dict(contract.CLOUDTRAIL_INPUT_PATHS), input_template=contract.CLOUDTRAIL_INPUT_TEMPLATE
+        )
 
 
 class CloudTrailEvents(Construct):
@@ -58,9 +86,9 @@ class CloudTrailEvents(Construct):
             description="athena-session-monitor: Athena StartSession/TerminateSession calls recorded by CloudTrail",
             event_pattern=event_pattern(),
             targets=[
-                # No `event=`: the function receives the CloudTrail record as EventBridge delivers it.
                 targets.LambdaFunction(
                     monitor.function,
+                    event=MinimalCloudTrailInput(),
                     dead_letter_queue=self.dead_letter_queue,
                     retry_attempts=DELIVERY_RETRY_ATTEMPTS,
                     max_event_age=DELIVERY_MAX_EVENT_AGE,

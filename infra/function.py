@@ -11,7 +11,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 import session_contract as contract
-from infra import constants, nag
+from infra import constants, data_protection, nag
 from infra.config import MonitorConfig
 from infra.queues import terminal_dead_letter_queue
 
@@ -40,6 +40,8 @@ class MonitorFunction(Construct):
             "LogGroup",
             retention=logs.RetentionDays[config.log_retention_name],
             removal_policy=RemovalPolicy.DESTROY,
+            # Masks credentials even if the function's redaction misses one (second layer).
+            data_protection_policy=data_protection.log_group_policy(),
         )
 
         # An explicit role instead of the default one, which attaches the AWS-managed
@@ -54,7 +56,7 @@ class MonitorFunction(Construct):
         self.log_group.grant_write(self.role)
 
         # Powertools comes from the official public layer rather than being bundled:
-        # - reproducible: the SSM parameter is pinned to the version in requirements.txt (the
+        # - reproducible: the SSM parameter is pinned to the version in requirements.in (the
         #   version every test ran against); CloudFormation resolves it at deploy time, so no
         #   layer version number N is written in this repository;
         # - synth needs no Docker or pip (Code.from_asset ships lambda_src as it is);
@@ -112,6 +114,7 @@ class MonitorFunction(Construct):
             schedule_minutes=config.schedule_minutes,
             idle_alert_minutes=config.idle_alert_minutes,
             sweep_max_workers=config.sweep_max_workers,
+            state_events_bus=config.state_events_bus,  # the grant is infra/state_events.py's
         )
 
     def add_environment(self, key: str, value: str) -> None:

@@ -10,12 +10,20 @@ Swagger UI (/swagger, and the OpenAPI JSON at /swagger?format=json) is served by
 itself when ENABLE_SWAGGER_UI=true was set before ``session_monitor.api`` was imported. Powertools
 inlines the Swagger UI script and stylesheet it ships in the wheel into that page, so it renders
 with no network access.
+
+Only loopback names are served: a request whose Host is not 127.0.0.1, localhost or [::1] with
+this server's port gets 421 and never reaches the function. Binding 127.0.0.1 keeps other machines
+out, but not a web page: one served from attacker.example whose name is later re-pointed at
+127.0.0.1 (DNS rebinding) makes the browser send its requests here, same-origin as far as the
+browser can tell, with Host: attacker.example:PORT. ``session-monitor serve`` answers with real
+AWS credentials, so that page could read sessions; the Host check stops it.
 """
 
 from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import re
 import sys
 import threading
@@ -50,6 +58,16 @@ PROXY_RESOURCE = "/{proxy+}"
 # One Lambda container handles one event at a time: the API server's threads and the runner's
 # schedule take turns, so Powertools' logger and metrics singletons never see two invocations.
 _invoke_lock = threading.Lock()
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+MISDIRECTED = 421  # RFC 9110: this server is not configured to answer for that authority
+
+
+def allowed_hosts(port: int) -> frozenset[str]:
+    """The Host header values this server answers (lower case): a loopback name and its port."""
+    hosts = {f"{name}:{port}" for name in LOOPBACK_HOSTS}
+    if port == 80:  # a client may leave the default port out
+        hosts |= set(LOOPBACK_HOSTS)
+    return frozenset(hosts)
 
 
 @dataclass
@@ -185,7 +203,28 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the access log below, or nothing
 
+    def _refuse_host(self) -> bool:
+        """Answer 421 (JSON) unless the request names this server by a loopback name; True if refused."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) == 1 and hosts[0].strip().lower() in allowed_hosts(self.server.server_address[1]):
+            return False
+        payload = json.dumps(
+            {"message": "Misdirected Request: this local API answers only http://127.0.0.1:PORT, localhost or [::1]"}
+        ).encode("utf-8")
+        self.close_connection = True  # its body, if any, is left unread
+        self.send_response(MISDIRECTED)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+        if self.server.access_log is not None:
+            self.server.access_log(f"{self.command} {self.path} -> {MISDIRECTED} (Host {hosts!r} refused)")
+        return True
+
     def _proxy(self) -> None:
+        if self._refuse_host():
+            return
         started = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

@@ -5,6 +5,12 @@ EventBridge delivers CloudTrail's management events as detail-type "AWS API Call
 records: StartSession has ``requestParameters.workGroup`` and ``responseElements.sessionId``;
 TerminateSession has ``requestParameters.sessionId``. A failed call carries ``errorCode`` and no
 ``responseElements``. Keys are camelCase. Anything else is not ours: ``parse`` says why, never raises.
+
+Two shapes of the same record arrive. Deployed, the CloudTrail rule's input transformer
+(``session_contract.CLOUDTRAIL_INPUT_TEMPLATE``) passes only the fields read here, each as a string:
+a field the record lacks arrives as "" (or, if EventBridge left the placeholder in, as its own
+``<name>`` text), and both count as absent. The raw record (tests, the benchmark, any caller
+invoking the function with EventBridge's whole event) has the same keys among many others.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from session_contract import CLOUDTRAIL_EVENT_NAMES, CLOUDTRAIL_EVENT_SOURCE
+from session_contract import CLOUDTRAIL_EVENT_NAMES, CLOUDTRAIL_EVENT_SOURCE, CLOUDTRAIL_INPUT_PLACEHOLDERS
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,10 @@ def _map(value: object) -> Mapping[str, Any]:
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    """A present string: not empty and not an input-transformer placeholder left unfilled."""
+    if not isinstance(value, str) or not value or value in CLOUDTRAIL_INPUT_PLACEHOLDERS:
+        return None
+    return value
 
 
 def parse(detail: object) -> ApiCall | Ignored:
@@ -48,8 +57,9 @@ def parse(detail: object) -> ApiCall | Ignored:
         or name not in CLOUDTRAIL_EVENT_NAMES
     ):
         return Ignored(f"not a session call ({name!r})")
-    if record.get("errorCode"):
-        return Ignored(f"{name} failed ({record.get('errorCode')})")
+    error = record.get("errorCode")
+    if error and not (isinstance(error, str) and error in CLOUDTRAIL_INPUT_PLACEHOLDERS):
+        return Ignored(f"{name} failed ({error})")
     request, response = _map(record.get("requestParameters")), _map(record.get("responseElements"))
     session_id = _text(response.get("sessionId")) or _text(request.get("sessionId"))
     if session_id is None:

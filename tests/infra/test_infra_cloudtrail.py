@@ -7,6 +7,8 @@ event sources on one function).
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -67,7 +69,11 @@ def test_rule_matches_exactly_athenas_start_and_terminate_session_records(discov
     assert props["EventPattern"] == {
         "source": ["aws.athena"],
         "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {"eventSource": ["athena.amazonaws.com"], "eventName": ["StartSession", "TerminateSession"]},
+        "detail": {
+            "eventSource": ["athena.amazonaws.com"],
+            "eventName": ["StartSession", "TerminateSession"],
+            "errorCode": [{"exists": False}],  # successful calls only: a failed one names no session
+        },
     }
     assert props["EventPattern"]["source"] == [contract.CLOUDTRAIL_SOURCE]
     assert props["EventPattern"]["detail-type"] == [contract.CLOUDTRAIL_DETAIL_TYPE]
@@ -81,8 +87,8 @@ def test_rule_targets_the_function_with_retries_and_a_dead_letter_queue(discover
     function_id, _ = discovery.only("AWS::Lambda::Function")
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
-    # The function gets the CloudTrail record as EventBridge delivers it.
-    assert not {"Input", "InputPath", "InputTransformer"} & set(target)
+    # The function gets the rule's input transformer's output, never the record itself.
+    assert not {"Input", "InputPath"} & set(target) and "InputTransformer" in target
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 4}
 
     dlq_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
@@ -107,6 +113,38 @@ def test_rule_targets_the_function_with_retries_and_a_dead_letter_queue(discover
             "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
         },
     )
+
+
+def test_the_rule_hands_the_function_only_what_it_reads_never_the_request_parameters(discovery: Synthesized) -> None:
+    """A StartSession's requestParameters hold the engine configuration (Spark properties, possibly
+    credentials): the transformer picks single fields, so neither the function, its logs nor its
+    on-failure queue (which keeps the invocation's payload) ever hold the configuration."""
+    _, rule = cloudtrail_rule(discovery)
+    (target,) = rule["Properties"]["Targets"]
+    transformer = target["InputTransformer"]
+    assert transformer == {
+        "InputPathsMap": contract.CLOUDTRAIL_INPUT_PATHS,
+        "InputTemplate": contract.CLOUDTRAIL_INPUT_TEMPLATE,
+    }
+    assert set(transformer["InputPathsMap"].values()) == {
+        "$.id",
+        "$.detail.eventName",
+        "$.detail.eventSource",
+        "$.detail.errorCode",
+        "$.detail.requestParameters.workGroup",
+        "$.detail.requestParameters.sessionId",
+        "$.detail.responseElements.sessionId",
+        "$.detail.responseElements.state",
+    }
+    template = transformer["InputTemplate"]
+    placeholders = re.findall(r"<([^<>]+)>", template)
+    assert sorted(placeholders) == sorted(transformer["InputPathsMap"])  # each variable used, once
+    # Every placeholder inside quotes: a missing path leaves a valid JSON string, not a hole.
+    assert all(f'"<{name}>"' in template for name in placeholders)
+    for unfilled in ("", "<kept>"):
+        filled = json.loads(re.sub(r"<[^<>]+>", unfilled, template))
+        assert filled["source"] == contract.CLOUDTRAIL_SOURCE
+        assert filled["detail-type"] == contract.CLOUDTRAIL_DETAIL_TYPE
 
 
 # --- the follow-up queue -------------------------------------------------------------------------

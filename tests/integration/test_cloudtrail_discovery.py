@@ -2,6 +2,10 @@
 
 Athena is the emulator over loopback (it keeps the CloudTrail records of its StartSession and
 TerminateSession calls, shaped as in the Athena user guide); SNS, SQS and DynamoDB are moto. The
+user guide's own two example records ("Using CloudTrail to troubleshoot Athena notebook API
+calls") are tests/events/cloudtrail_*_session.json: the input transformer of the stack's rule is
+applied to them as EventBridge documents it (local_mode.cloudtrail.transform), and the function must
+answer the transformed event exactly as it answers the raw one. The
 follow-up queue's delay is real SQS DelaySeconds: the tests read the delay moto recorded, then let
 it pass (moto waits in real time) and deliver the messages as Lambda's SQS event source would.
 """
@@ -14,8 +18,16 @@ from typing import Any
 import boto3
 import pytest
 
-from local_mode.cloudtrail import eventbridge_event, failed_record
-from session_monitor.entry import handler
+import session_contract as contract
+from local_mode.cloudtrail import (
+    UNFILLED_EMPTY,
+    UNFILLED_KEPT,
+    delivered_event,
+    eventbridge_event,
+    failed_record,
+    transform,
+)
+from session_monitor.entry import ROUTES, handler
 from tests.helpers import load_event, scheduled_sweep
 
 REGION = "us-east-1"
@@ -170,3 +182,98 @@ def test_a_start_event_costs_no_athena_call_and_a_terminate_event_one_get_sessio
     feed_trail(etl, context)
     assert etl.calls["GetSession"] - before.get("GetSession", 0) == 1
     assert etl.calls["ListSessions"] == before.get("ListSessions", 0)
+
+
+# --- what the rule delivers: the input transformer ------------------------------------------------
+
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+GUIDE_SESSION_ID = "a2c1ebba-ad01-865f-ed2d-a142b7451f7e"  # the id in the user guide's examples
+SHAPES = {
+    "raw": lambda record: eventbridge_event(record),
+    "transformed": lambda record: transform(eventbridge_event(record)),
+    # If EventBridge left an unfilled placeholder's text in ("won't appear in the output" read the
+    # other way), the function must still take it as absent.
+    "transformed, placeholders kept": lambda record: transform(eventbridge_event(record), unfilled=UNFILLED_KEPT),
+}
+
+
+def guide_record(
+    name: str, session_id: str = GUIDE_SESSION_ID, workgroup: str = "notebook-workgroup"
+) -> dict[str, Any]:
+    """The Athena user guide's example record, its session and workgroup swapped for the emulator's,
+    and (StartSession) a credential in the engine configuration, as a user might put it there."""
+    text = json.dumps(load_event(f"cloudtrail_{name}.json")).replace(GUIDE_SESSION_ID, session_id)
+    record: dict[str, Any] = json.loads(text.replace('"notebook-workgroup"', json.dumps(workgroup)))
+    if name == "start_session":
+        record["requestParameters"]["engineConfiguration"]["sparkProperties"] = {
+            "spark.hadoop.fs.s3a.secret.key": SECRET
+        }
+    return record
+
+
+@pytest.mark.parametrize("name", ["start_session", "terminate_session"])
+@pytest.mark.parametrize("unfilled", [UNFILLED_EMPTY, UNFILLED_KEPT])
+def test_the_rules_input_carries_only_what_the_function_reads(name: str, unfilled: str) -> None:
+    record = guide_record(name)
+    delivered = transform(eventbridge_event(record), unfilled=unfilled)
+    assert set(delivered) == {"version", "id", "source", "detail-type", "detail"}
+    assert set(delivered["detail"]) == {
+        "eventName",
+        "eventSource",
+        "errorCode",
+        "requestParameters",
+        "responseElements",
+    }
+    assert set(delivered["detail"]["requestParameters"]) == {"workGroup", "sessionId"}
+    assert set(delivered["detail"]["responseElements"]) == {"sessionId", "state"}
+    text = json.dumps(delivered)
+    for left_out in (SECRET, "engineConfiguration", "userIdentity", "203.0.113", "clientRequestToken", "Admin"):
+        assert left_out not in text
+    route = next(r for r in ROUTES if r.matches(delivered))
+    assert route.name == "cloudtrail api call"
+
+
+def test_the_rule_delivers_no_failed_call_and_nothing_but_athenas_session_calls() -> None:
+    assert delivered_event(failed_record("StartSession", {"workGroup": "etl"})) is None
+    assert delivered_event(failed_record("TerminateSession", {"sessionId": 'x", "eventName": "StartSession'})) is None
+    assert delivered_event({**guide_record("start_session"), "eventName": "StartQueryExecution"}) is None
+    assert delivered_event(guide_record("start_session")) is not None
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_a_transformed_start_session_gets_the_same_answer_as_the_raw_record(
+    etl: Any, alerts: Any, context: Any, follow_ups: Any, shape: str
+) -> None:
+    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (60, "FAILED", "no capacity")])
+    etl.emulator.drain_trail()
+    before = dict(etl.calls)
+    answer = handler(SHAPES[shape](guide_record("start_session", sid, "etl")), context)
+    assert answer == {"watching": sid, "workgroup": "etl"}
+    assert dict(etl.calls) == before  # a start costs no Athena call, whatever the shape
+    [(message, delay)] = follow_ups.pending()
+    assert json.loads(message["Body"]) == {"SessionId": sid, "reason": "start", "attempt": 1} and delay == 180
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_a_transformed_terminate_session_gets_the_same_answer_as_the_raw_record(
+    etl: Any, alerts: Any, context: Any, follow_ups: Any, shape: str
+) -> None:
+    sid = etl.emulator.start_session("etl", script=[(0, "CREATING", None), (5, "IDLE", None)])
+    etl.clock.advance(60)
+    etl.emulator.terminate_session(sid)
+    etl.emulator.drain_trail()
+    answer = handler(SHAPES[shape](guide_record("terminate_session", sid)), context)
+    assert answer == {"checked": sid, "state": "TERMINATING"}
+    [(message, delay)] = follow_ups.pending()
+    assert json.loads(message["Body"])["reason"] == "terminate" and delay == contract.TERMINATE_RECHECK_SECONDS
+
+
+@pytest.mark.parametrize("unfilled", [UNFILLED_EMPTY, UNFILLED_KEPT])
+def test_a_transformed_record_that_names_no_session_is_ignored_like_the_raw_one(
+    etl: Any, alerts: Any, context: Any, unfilled: str
+) -> None:
+    record = guide_record("start_session")
+    del record["responseElements"]["sessionId"]  # the path is missing: its placeholder is not filled
+    raw = handler(eventbridge_event(record), context)
+    assert raw == handler(transform(eventbridge_event(record), unfilled=unfilled), context)
+    assert raw == {"ignored": "StartSession record names no session"}
