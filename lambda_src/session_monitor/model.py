@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import session_contract as contract
 
-from .redaction import redact_map
+from .redaction import redact_map, redact_value
 
 SessionState = Literal["CREATING", "CREATED", "IDLE", "BUSY", "TERMINATING", "TERMINATED", "DEGRADED", "FAILED"]
 Severity = Literal["critical", "warning", "info"]
@@ -121,6 +121,14 @@ def _str_map(value: object) -> dict[str, str]:
     return {k: v for k, v in _dict(value).items() if isinstance(k, str) and isinstance(v, str)}
 
 
+def _free_text(value: object) -> str | None:
+    """StateChangeReason and Description: free text that quotes what failed (a JDBC URL with its
+    password, a ``token=...`` a user typed), cleaned like every map value, before any reader (API,
+    alerts, events, logs) sees it."""
+    text = _str(value)
+    return None if text is None else redact_value(text)
+
+
 def _state(value: object) -> SessionState | None:
     # A state a future API adds is passed through as is: hiding it would hide a problem.
     return value if isinstance(value, str) and value else None  # type: ignore[return-value]
@@ -141,8 +149,8 @@ def _summary_fields(raw: Mapping[str, Any], workgroup: str | None) -> dict[str, 
         "session_id": _str(raw.get("SessionId")) or "",
         "workgroup": _str(raw.get("WorkGroup")) or workgroup,
         "state": state,
-        "state_change_reason": _str(status.get("StateChangeReason")),
-        "description": _str(raw.get("Description")),
+        "state_change_reason": _free_text(status.get("StateChangeReason")),
+        "description": _free_text(raw.get("Description")),
         "engine_version": _engine_version(raw.get("EngineVersion")),
         "notebook_version": _str(raw.get("NotebookVersion")),
         "started_at": iso_utc(status.get("StartDateTime")),
