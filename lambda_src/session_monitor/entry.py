@@ -17,18 +17,22 @@ Retry/Catch them and asynchronous invocations are retried.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from .coldstart import collector_paused
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
+with collector_paused(freeze=True):  # everything imported here lives as long as the container
+    import functools
+    import json
+    from collections.abc import Callable, Mapping
+    from dataclasses import dataclass
+    from typing import Any
 
-import session_contract as contract
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import monitor, validation
-from .errors import SweepIncomplete, UnsupportedEvent
-from .observability import logger, metrics, tracer
+    import session_contract as contract
+
+    from . import monitor, validation
+    from .errors import SweepIncomplete, UnsupportedEvent
+    from .observability import logger, metrics, tracer
 
 SESSION_ID_KEYS = ("SessionId", "session_id")
 Event = Mapping[str, Any]
@@ -91,11 +95,19 @@ def _asks_for_a_sweep(event: Event) -> bool:
 # --- handlers -----------------------------------------------------------------------------------
 
 
+@functools.cache
+def _http_api() -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The HTTP API, imported on the first API event only: the resolver and pydantic are not
+    needed by sweeps and direct checks. Once: a warm request must not pause or freeze anything."""
+    with collector_paused(freeze=True):
+        from . import api
+
+    return api.handle
+
+
 def _api(event: Event, context: LambdaContext) -> Any:
     logger.set_correlation_id(str(event["requestContext"].get("requestId") or "") or None)
-    from . import api  # the resolver and pydantic only for HTTP requests
-
-    return api.handle(dict(event), context)
+    return _http_api()(dict(event), context)
 
 
 def _sweep(event: Event, _context: LambdaContext) -> Any:

@@ -19,7 +19,11 @@ SERVICE = os.environ.get(contract.ENV_POWERTOOLS_SERVICE_NAME, contract.SERVICE_
 NAMESPACE = os.environ.get(contract.ENV_POWERTOOLS_METRICS_NAMESPACE, contract.METRICS_NAMESPACE)
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# botocore is the only library the function calls out with. Tracer's default, X-Ray's patch_all,
+# would also look for a dozen others at import (database drivers, requests, httpx...) and import and
+# patch sqlite3 and http.client; the traces are the same without them (README, Benchmarks).
+TRACED_LIBRARIES = ("botocore",)
+tracer = Tracer(service=SERVICE, patch_modules=TRACED_LIBRARIES)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
