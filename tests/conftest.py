@@ -27,6 +27,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_ENDPOINT_URL_SNS",
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE",
+        "AWS_ENDPOINT_URL_EVENTS",
+        "STATE_EVENTS_BUS",  # a developer's shell must not turn state-change events on in every test
         "WATCHED_WORKGROUPS",
         "SWEEP_QUEUE_URL",
         "IDLE_ALERT_MINUTES",

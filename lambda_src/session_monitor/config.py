@@ -6,6 +6,7 @@ The names match cdk.json's context keys (camelCase there, UPPER_SNAKE here) and 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +34,7 @@ class Settings:
     sweep_max_workers: int = int(contract.SWEEP_MAX_WORKERS.default)
     sweep_queue_url: str | None = None
     follow_up_queue_url: str | None = None
+    state_events_bus: str | None = None  # where state-change events go (name or ARN); None: nowhere
     alert_record_ttl_days: int = contract.ALERT_RECORD_TTL_DAYS_DEFAULT
     schedule_minutes: int | None = None  # the sweep's period; None when no schedule is known
     account_id: str = "-"  # the watched account and Region: part of every ledger key
@@ -54,6 +56,7 @@ class Settings:
             sweep_max_workers=_setting(env, contract.SWEEP_MAX_WORKERS, int),
             sweep_queue_url=env.get(contract.ENV_SWEEP_QUEUE_URL) or None,
             follow_up_queue_url=env.get(contract.ENV_FOLLOW_UP_QUEUE_URL) or None,
+            state_events_bus=_event_bus(env),
             alert_record_ttl_days=_number(
                 env, contract.ENV_ALERT_RECORD_TTL_DAYS, contract.ALERT_RECORD_TTL_DAYS_DEFAULT, int, minimum=1
             ),
@@ -93,6 +96,21 @@ def _where(env: Mapping[str, str]) -> dict[str, str]:
     """The account (set by the stack) and Region (set by Lambda) that ledger keys carry."""
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "-"
     return {"account_id": env.get(contract.ENV_MONITOR_ACCOUNT_ID, "").strip() or "-", "region": region.strip()}
+
+
+EVENT_BUS = re.compile(contract.EVENT_BUS_PATTERN)
+
+
+def _event_bus(env: Mapping[str, str]) -> str | None:
+    """The bus for state-change events, as PutEvents' EventBusName accepts it, or None (off)."""
+    raw = env.get(contract.ENV_STATE_EVENTS_BUS, "").strip()
+    if not raw:
+        return None
+    if len(raw) > contract.EVENT_BUS_MAX_LENGTH or not EVENT_BUS.fullmatch(raw):
+        raise ConfigurationError(
+            f"{contract.ENV_STATE_EVENTS_BUS} must be an event bus name or ARN (PutEvents' EventBusName), got {raw!r}"
+        )
+    return raw
 
 
 def _setting(env: Mapping[str, str], setting: contract.Setting, kind: Callable[[str], Any]) -> Any:

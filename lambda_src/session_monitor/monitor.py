@@ -7,25 +7,29 @@ alert is decided by the pure ``ledger``.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import session_contract as contract
 
 from . import clock, ledger, validation
-from .alerting import Alert
 from .config import Settings, settings
 from .errors import SessionMonitorError, StateStoreUnavailable, UpstreamError
-from .integration import athena, sns, state_store
+from .integration import athena, state_store
 from .ledger import Action, Observation, Outcome, Policy, View
 from .model import Session, SessionSummary, session_from_get, summary_from_list
-from .notifier import Notifier
 from .observability import count, count_error, count_sessions_by_state, logger
 
+if TYPE_CHECKING:  # the alert path's modules are imported where an alert is sent (cold start: issue 16)
+    from .alerting import Alert
+    from .notifier import Notifier
+
 # Long enough for one SNS publish with retries; short enough that an alert whose sender died
-# is picked up again by the next scheduled sweep.
-ALERT_LEASE_SECONDS = 120
+# is picked up again by the next scheduled sweep (in the contract: a FIFO topic's guarantee,
+# checked at synth, depends on it).
+ALERT_LEASE_SECONDS = contract.ALERT_LEASE_SECONDS
 VIEW_TTL_SECONDS = 7 * 86_400
 
 SENT_NOW: Outcome = "sent"
@@ -71,16 +75,19 @@ def pin_first_sight(
     workgroup: str,
     now: datetime,
     rules: Policy,
+    *,
+    announced: View | None = None,
+    rev: str | None = None,
 ) -> ledger.Decision:
     """Record the first sight of an undated state before alerting on it, so that every look
     (concurrent ones, and the retry after a crash) names the episode by the same moment.
 
     A conditional write registers ``decision.view.since`` unless the ledger already holds a
-    sighting of this state; then that one is used and the decision made again from it."""
-    undated = [
-        a for a in decision.actions if a.kind == "alert" and not a.episode.began_known and a.episode.token != ledger.END
-    ]
-    if not undated or decision.view.since is None:
+    sighting of this state; then that one is used and the decision made again from it. The
+    sighting is marked as not yet announced, with ``announced``'s state (the state last announced),
+    until a look saves the whole view: a look that fails or dies in between leaves the change
+    to the next look. ``rev`` is the revision the write leaves (the look's own, see ``_remember``)."""
+    if not _needs_pin(decision) or decision.view.since is None:
         return decision
     config = settings()
     _topic, table = config.require_alerting()
@@ -93,12 +100,26 @@ def pin_first_sight(
         decision.view.since,
         int(now.timestamp()),
         VIEW_TTL_SECONDS,
+        replaced=_state_of(announced),
+        rev=rev,
     )
     if stored is None:
         return decision
     since, known = stored
     pinned = replace(before or View(), state=observation.state, since=since, since_known=known)
     return ledger.decide(pinned, observation, now, rules)
+
+
+def _needs_pin(decision: ledger.Decision) -> bool:
+    """Whether the decision alerts an undated episode (named by its first sight)."""
+    return any(
+        a.kind == "alert" and not a.episode.began_known and a.episode.token != ledger.END for a in decision.actions
+    )
+
+
+def _state_of(announced: View | None) -> str | None:
+    """The state last announced (None: none; a watch-list entry has no date and was not a look)."""
+    return announced.state if announced is not None and announced.since is not None else None
 
 
 def fetch_session(session_id: object) -> Session:
@@ -148,30 +169,62 @@ def _decide_and_record(session: Session) -> int:
     table = config.state_table_name
     workgroup = session.workgroup or "-"
     observation = observe(session, "get")
-    before = state_store.load_view(table, config.scope, workgroup, session.session_id)
+    stored = state_store.load_view(table, config.scope, workgroup, session.session_id)
+    before, announced = (stored.view, stored.announced) if stored is not None else (None, None)
     rules = policy(config)
     decision = ledger.decide(before, observation, now, rules)
     if any(action.kind == "suppress" for action in decision.actions):
         # History by the look-back alone; but a sweep that has not looked since would alert it.
         rules = policy(config, state_store.load_watermark(table, config.scope, workgroup))
         decision = ledger.decide(before, observation, now, rules)
-    decision = pin_first_sight(decision, before, observation, workgroup, now, rules)
+    mine = state_store.new_rev()
+    decision = pin_first_sight(decision, before, observation, workgroup, now, rules, announced=announced, rev=mine)
     view, outcomes = carry_out(decision.view, decision.actions, session, now)
-    _remember(table, workgroup, session.session_id, before, view, now)
+    change = state_change_entry(announced, decision, observation, session, now, outcomes)
+    _announce_one(change)
+    _remember(table, workgroup, session.session_id, stored, view, now, changed=change is not None, mine=mine)
     return sum(1 for outcome in outcomes if outcome == SENT_NOW)
 
 
-def _remember(table: str, workgroup: str, session_id: str, before: View | None, view: View, now: datetime) -> None:
-    """Write what a single look learnt. A view the sweep keeps is never dropped here (the sweep
-    sees an ending as the disappearance of a session it has a view of); a finished one is."""
+def _announce_one(change: dict[str, Any] | None) -> None:
+    """Put a single look's event, before the view that records the new state is saved (at least once)."""
+    if change is not None:
+        put, failed = announce([change])
+        count_state_events(put, failed)
+
+
+def _to_keep(before: View | None, view: View, changed: bool) -> tuple[bool, View | None]:
+    """Whether a single look writes, and what: nothing, the view, or a deletion (None)."""
     if ledger.finished(view):
-        keep = None
-    elif before is not None or ledger.worth_keeping(view):
-        keep = view
-    else:
-        return
-    if keep != before:
-        state_store.save_view(
+        return True, None
+    if before is not None or changed or ledger.worth_keeping(view):
+        return True, view
+    return False, None
+
+
+def _remember(
+    table: str,
+    workgroup: str,
+    session_id: str,
+    stored: state_store.Stored | None,
+    view: View,
+    now: datetime,
+    *,
+    changed: bool,
+    mine: str | None = None,
+) -> None:
+    """Write what a single look learnt. A view the sweep keeps is never dropped here (the sweep
+    sees an ending as the disappearance of a session it has a view of); a finished one is. A
+    state announced as a change is kept, so the next look does not announce it again; a sighting
+    only (pinned, not yet announced) is always rewritten, which drops its mark.
+
+    The write is conditional on the item being what this look read (or the sighting it pinned):
+    a sweep or another look that wrote since knows at least as much (an open DEGRADED, say), so
+    this look's older news is dropped and the next look decides again from theirs."""
+    before = stored.view if stored is not None else None
+    writes, keep = _to_keep(before, view, changed)
+    if writes and (keep != before or (stored is not None and stored.pinned)):
+        written = state_store.save_view(
             settings().state_table_name or "",
             settings().scope,
             workgroup,
@@ -179,7 +232,11 @@ def _remember(table: str, workgroup: str, session_id: str, before: View | None, 
             keep,
             int(now.timestamp()),
             VIEW_TTL_SECONDS,
+            seen=stored,
+            mine=mine,
         )
+        if not written:
+            logger.info("view not saved: another look wrote it first", extra={"session_id": session_id})
 
 
 def carry_out(
@@ -218,12 +275,16 @@ def _carry_out_one(action: Action, session: Session | None, now: datetime) -> Ou
     note = None
     if episode.state == ledger.IDLE:
         note = f"idle for {int((now - episode.began).total_seconds() // 60)} minutes"
+    from .alerting import Alert
+
     return notify_once(Alert(session, episode, config.account_id, config.region, note))
 
 
 def default_notifier() -> Notifier:
     """The channel alerts go to: the alerts topic."""
     topic_arn, _table = settings().require_alerting()
+    from .integration import sns
+
     return sns.SnsNotifier(topic_arn)
 
 
@@ -273,6 +334,54 @@ def notify_once(alert: Alert, notifier: Notifier | None = None) -> Outcome:
         },
     )
     return SENT_NOW
+
+
+def state_change_entry(
+    before: View | None,
+    decision: ledger.Decision,
+    observation: Observation,
+    session: SessionSummary,
+    now: datetime,
+    outcomes: list[Outcome],
+) -> dict[str, Any] | None:
+    """The PutEvents entry for the change this look saw (None: no change, or events are off)."""
+    config = settings()
+    if config.state_events_bus is None:
+        return None
+    from . import state_changes
+
+    change = state_changes.change_of(before, decision, observation, outcomes)
+    if change is None:
+        return None
+    document = state_changes.detail(change, session, account=config.account_id, region=config.region, observed_at=now)
+    return state_changes.entry(document, config.state_events_bus, now)
+
+
+def announce(entries: list[dict[str, Any]]) -> tuple[int, int]:
+    """Put state-change events on the bus; returns (put, failed). Never raises: an event
+    EventBridge refuses after the retries is logged and counted (an alarm watches the count),
+    and the look goes on, so no alert waits for an event. Counting is the caller's (threads)."""
+    if not entries:
+        return 0, 0
+    from .integration import events
+
+    result = events.put_events(entries)
+    if result.failed:
+        logger.warning(
+            "state-change events not put",
+            extra={
+                "event_ids": [json.loads(entries[i]["Detail"])["event_id"] for i, _ in result.failed],
+                "errors": sorted({code for _, code in result.failed}),
+            },
+        )
+    return result.put, len(result.failed)
+
+
+def count_state_events(put: int, failed: int) -> None:
+    if put:
+        count(contract.METRIC_STATE_EVENTS_PUT, put)
+    if failed:
+        count(contract.METRIC_STATE_EVENTS_FAILED, failed)
 
 
 def list_workgroup_sessions(workgroup: object, next_token: object = None, max_results: object = 50) -> dict[str, Any]:

@@ -62,6 +62,8 @@ class SweepReport:
     list_sessions_pages: int = 0
     filtered_list_pages: int = 0
     get_session_calls: int = 0
+    state_events_put: int = 0
+    state_events_failed: int = 0
     dpu_hours_seen: float = 0.0
     duration_ms: int = 0
     queued_workgroups: list[str] = field(default_factory=list)
@@ -87,6 +89,8 @@ class SweepReport:
             "list_sessions_pages": self.list_sessions_pages,
             "filtered_list_pages": self.filtered_list_pages,
             "get_session_calls": self.get_session_calls,
+            "state_events_put": self.state_events_put,
+            "state_events_failed": self.state_events_failed,
             "dpu_hours_seen": round(self.dpu_hours_seen, 6),
             "duration_ms": self.duration_ms,
             "queued_workgroups": sorted(self.queued_workgroups),
@@ -116,14 +120,20 @@ class _WorkgroupSweep:
     sessions_pool: ThreadPoolExecutor
     report: SweepReport
     policy: ledger.Policy = field(init=False)
+    # State-change events found by this workgroup's looks (worker threads add to it).
+    changes: list[dict[str, Any]] = field(default_factory=list, init=False)
+    _changes_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def run(self) -> None:
         known = state_store.load_workgroup(self.table, self.config.scope, self.name)
         self.policy = monitor.policy(self.config, known.watermark)
         listed = self._list_active()
         self._add_recent_in_alert_states(listed, self._reach(known.watermark))
-        plans = self._plan(known.views, listed)
+        plans = self._plan(known, listed)
         views, forgotten, failures = self._collect(plans)
+        # Before the views that record the new states are saved: a crash in between puts them again.
+        put, failed = monitor.announce(self.changes)
+        self.report.add(state_events_put=put, state_events_failed=failed)
         self._save(known, views, forgotten, complete=not failures)
         if failures:
             raise failures[0]
@@ -168,17 +178,22 @@ class _WorkgroupSweep:
     # -- deciding --
 
     def _plan(
-        self, views: dict[str, View], listed: dict[str, tuple[SessionSummary, ledger.Source]]
+        self, known: state_store.WorkgroupLedger, listed: dict[str, tuple[SessionSummary, ledger.Source]]
     ) -> dict[str, Future[FollowUp] | FollowUp]:
         plans: dict[str, Future[FollowUp] | FollowUp] = {}
+        views = known.views
         for session_id, (summary, source) in listed.items():
             before = views.get(session_id)
-            decision = ledger.decide(before, monitor.observe(summary, source), self.now, self.policy)
+            observation = monitor.observe(summary, source)
+            decision = ledger.decide(before, observation, self.now, self.policy)
             if decision.needs_record:
-                plans[session_id] = self.sessions_pool.submit(self._follow_up, session_id, before)
+                plans[session_id] = self.sessions_pool.submit(
+                    self._follow_up, session_id, before, known.announced(session_id)
+                )
             else:
                 view, outcomes = monitor.carry_out(decision.view, decision.actions, None, self.now)
                 self._report(session_id, decision.actions, outcomes)
+                self._note_change(known.announced(session_id), decision, observation, summary, outcomes)
                 plans[session_id] = (None, view)
         for session_id, before in views.items():
             if session_id in listed:
@@ -186,10 +201,12 @@ class _WorkgroupSweep:
             if ledger.finished(before):
                 plans[session_id] = (None, None)  # reported, and no listing shows it any more
             else:
-                plans[session_id] = self.sessions_pool.submit(self._follow_up, session_id, before)
+                plans[session_id] = self.sessions_pool.submit(
+                    self._follow_up, session_id, before, known.announced(session_id)
+                )
         return plans
 
-    def _follow_up(self, session_id: str, before: View | None) -> FollowUp:
+    def _follow_up(self, session_id: str, before: View | None, announced: View | None) -> FollowUp:
         """GetSession one session and carry out what its full record calls for."""
         self.report.add(get_session_calls=1)
         try:
@@ -205,10 +222,25 @@ class _WorkgroupSweep:
             self.name,
             self.now,
             self.policy,
+            announced=announced,
         )
         view, outcomes = monitor.carry_out(decision.view, decision.actions, session, self.now)
         self._report(session_id, decision.actions, outcomes)
+        self._note_change(announced, decision, observation, session, outcomes)
         return session, view
+
+    def _note_change(
+        self,
+        announced: View | None,
+        decision: ledger.Decision,
+        observation: ledger.Observation,
+        session: SessionSummary,
+        outcomes: list[Outcome],
+    ) -> None:
+        change = monitor.state_change_entry(announced, decision, observation, session, self.now, outcomes)
+        if change is not None:
+            with self._changes_lock:
+                self.changes.append(change)
 
     def _report(self, session_id: str, actions: tuple[Action, ...], outcomes: list[Outcome]) -> None:
         scope = f"{self.config.account_id}/{self.config.region}"
@@ -251,7 +283,9 @@ class _WorkgroupSweep:
         upserts = {
             session_id: view
             for session_id, view in views.items()
-            if view != known.views.get(session_id) or now - known.written_at.get(session_id, 0) >= VIEW_REFRESH_SECONDS
+            if view != known.views.get(session_id)
+            or session_id in known.pinned  # a sighting only: saving it whole says it was announced
+            or now - known.written_at.get(session_id, 0) >= VIEW_REFRESH_SECONDS
         }
         deletes = [session_id for session_id in forgotten if session_id in known.views]
         state_store.save_workgroup(
@@ -309,6 +343,7 @@ def _emit_metrics(report: SweepReport) -> None:
     count(contract.METRIC_FILTERED_LIST_PAGES, report.filtered_list_pages)
     count(contract.METRIC_LIST_SESSIONS_PAGES, report.list_sessions_pages)
     count(contract.METRIC_GET_SESSION_CALLS, report.get_session_calls)
+    monitor.count_state_events(report.state_events_put, report.state_events_failed)
     count(contract.METRIC_DPU_HOURS_SEEN, report.dpu_hours_seen, unit=_unit("NoUnit"))
     count(contract.METRIC_SWEEP_DURATION_MS, report.duration_ms, unit=_unit("Milliseconds"))
     count(contract.METRIC_WORKGROUPS_FAILED, len(report.failed_workgroups))

@@ -58,7 +58,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from local_mode.athena_emulator import FIXED_START, AthenaEmulator, Clock, EmulatorServer
-from local_mode.moto_server import aws_client, create_alerting_resources, receive_alerts
+from local_mode.moto_server import aws_client, create_alerting_resources, create_event_inbox, receive_alerts
 from session_monitor import clock, config, monitor
 from session_monitor.entry import handler
 from session_monitor.integration import clients, sns, state_store
@@ -116,6 +116,7 @@ MANAGED_ENV = (
     "SWEEP_MAX_WORKERS",
     "SWEEP_QUEUE_URL",
     "IDLE_ALERT_MINUTES",
+    "STATE_EVENTS_BUS",
 )
 
 LIFECYCLES = (
@@ -333,6 +334,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self._mock.start()
         try:
             self.resources = create_alerting_resources(None)
+            # State-change events on, as deployed by default: single looks then write the views of
+            # the changes they announce (conditional writes), which the ledger must survive.
+            self.events_inbox = create_event_inbox(None)
             self.emulator = AthenaEmulator(Clock(FIXED_START))
             for name in WORKGROUPS:
                 self.emulator.add_workgroup(name)
@@ -354,6 +358,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 "AWS_DEFAULT_REGION": "us-east-1",
                 # One worker per pool: which alert a death hits is then the same on every replay.
                 "SWEEP_MAX_WORKERS": "1",
+                "STATE_EVENTS_BUS": "default",
             }
         )
         config.settings.cache_clear()
@@ -498,7 +503,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 look.deaths.append(record)
             raise Crash(f"died {point} publishing {dead_id}")
 
-        def publish(topic_arn, subject, message, attributes):
+        def publish(topic_arn, subject, message, attributes, **_options):  # per_protocol, fifo
             die(attributes["alert_id"])
 
         def confirm(table, scope, session_id, episode_key, *_args, **_kwargs):

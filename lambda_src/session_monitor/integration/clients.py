@@ -12,6 +12,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from ..coldstart import collector_paused
+
 # Adaptive retry backs off on throttling with a client-side rate limiter instead of hammering
 # the API; 4 attempts in all. Timeouts are short enough that a dead endpoint fails an API call
 # well inside API Gateway's 29 s integration timeout.
@@ -22,6 +24,18 @@ CLIENT_CONFIG = Config(
     tcp_keepalive=True,
     max_pool_connections=64,  # the sweep's thread pool shares one client
 )
+
+# State-change events must never hold up an API answer or a sweep's save: EventBridge gets short
+# timeouts and two attempts (a hanging endpoint costs ~4 s, not ~20 s); events.py fails the rest
+# of a put at once after one whole call failed.
+EVENTS_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 2},
+    connect_timeout=1,
+    read_timeout=2,
+    tcp_keepalive=True,
+    max_pool_connections=64,
+)
+SERVICE_CONFIGS = {"events": EVENTS_CLIENT_CONFIG}
 
 _clients: dict[str, Any] = {}
 _session: boto3.session.Session | None = None
@@ -38,9 +52,10 @@ def client(service: str) -> Any:
         return found
     with _lock:
         if service not in _clients:
-            if _session is None:
-                _session = boto3.session.Session()
-            _clients[service] = _session.client(service, config=CLIENT_CONFIG)
+            with collector_paused():  # a client lives as long as the container
+                if _session is None:
+                    _session = boto3.session.Session()
+                _clients[service] = _session.client(service, config=SERVICE_CONFIGS.get(service, CLIENT_CONFIG))
         return _clients[service]
 
 

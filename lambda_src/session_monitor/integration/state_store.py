@@ -8,7 +8,10 @@ sort key ``sk``, TTL attribute ``expires_at``):
   ``ALERT#DEGRADED#20261126T120000Z``. ``status`` is PENDING while a look holds a short lease to
   publish it, SENT once SNS accepted it (with SNS's ``message_id``), SUPPRESSED for history.
 - ``WORKGROUP#<scope>#<name>`` / ``SESSION#<id>``: the ledger's view of a session (see
-  ``ledger.View``): its state, since when, the episodes done, an open DEGRADED.
+  ``ledger.View``): its state, since when, the episodes done, an open DEGRADED. ``rev`` changes on
+  every write (a single look's write is a compare-and-set on it); ``pinned_over`` marks a view
+  that is only a registered first sight (``register_sighting``): no look announced its state yet,
+  and it holds the state the sighting replaced ("" for none). A full save drops the mark.
 - ``WORKGROUP#<scope>#<name>`` / ``WATERMARK``: when the workgroup's last complete sweep began.
 
 Every write that guards against a duplicate is a conditional write; a lost race is a normal answer
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,7 +186,30 @@ def _moment(item: dict[str, Any], name: str) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(int(value), tz=UTC)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """One stored view as a look read it: the view, the revision it read (None: an item written
+    before revisions, compared by ``written_at``), and the view whose state was last announced:
+    the view itself, or for a view that is only a registered first sight, what that replaced."""
+
+    view: View
+    rev: str | None
+    written_at: int
+    pinned: bool = False
+    announced: View | None = None
+
+
+def new_rev() -> str:
+    """A fresh revision for a write (a look that registers a sighting passes its own on)."""
+    return uuid.uuid4().hex
+
+
 def _view_of(item: dict[str, Any]) -> tuple[View, int]:
+    stored = _stored_of(item)
+    return stored.view, stored.written_at
+
+
+def _stored_of(item: dict[str, Any]) -> Stored:
     state = item.get("state", {}).get("S")
     view = View(
         state=None if state in (None, "UNKNOWN") else state,
@@ -191,10 +218,19 @@ def _view_of(item: dict[str, Any]) -> tuple[View, int]:
         done=frozenset(item.get("done", {}).get("SS", [])),
         open_degraded=item.get("open_degraded", {}).get("S"),
     )
-    return view, int(item.get("written_at", {}).get("N", "0"))
+    written_at = int(item.get("written_at", {}).get("N", "0"))
+    rev = item.get("rev", {}).get("S")
+    replaced = item.get("pinned_over", {}).get("S")
+    if replaced is None:
+        return Stored(view, rev, written_at, announced=view)
+    # The sighting replaced a view of another state (announced then) or none ("": a first sight).
+    announced = View(state=replaced, since=view.since) if replaced else None
+    return Stored(view, rev, written_at, pinned=True, announced=announced)
 
 
-def _item_of(pk: dict[str, str], session_id: str, view: View, now: int, ttl_seconds: int) -> dict[str, Any]:
+def _item_of(
+    pk: dict[str, str], session_id: str, view: View, now: int, ttl_seconds: int, rev: str | None = None
+) -> dict[str, Any]:
     item: dict[str, Any] = {
         "pk": pk,
         "sk": {"S": VIEW_PREFIX + session_id},
@@ -202,6 +238,7 @@ def _item_of(pk: dict[str, str], session_id: str, view: View, now: int, ttl_seco
         "since_known": {"BOOL": view.since_known},
         "written_at": {"N": str(now)},
         "expires_at": {"N": str(now + ttl_seconds)},
+        "rev": {"S": rev or new_rev()},
     }
     if view.since is not None:
         item["since"] = {"N": str(int(view.since.timestamp()))}
@@ -219,6 +256,14 @@ class WorkgroupLedger:
         self.views: dict[str, View] = {}
         self.written_at: dict[str, int] = {}
         self.watermark: datetime | None = None
+        # Views that are only a registered first sight: the view whose state was last announced.
+        self.pinned: dict[str, View | None] = {}
+
+    def announced(self, session_id: str) -> View | None:
+        """The view whose state was last announced for a session (its view, unless pinned)."""
+        if session_id in self.pinned:
+            return self.pinned[session_id]
+        return self.views.get(session_id)
 
 
 def load_workgroup(table: str, scope: str, workgroup: str) -> WorkgroupLedger:
@@ -230,16 +275,19 @@ def load_workgroup(table: str, scope: str, workgroup: str) -> WorkgroupLedger:
             ledger.watermark = _moment(item, "swept_at")
         elif sk.startswith(VIEW_PREFIX):
             session_id = sk.removeprefix(VIEW_PREFIX)
-            ledger.views[session_id], ledger.written_at[session_id] = _view_of(item)
+            stored = _stored_of(item)
+            ledger.views[session_id], ledger.written_at[session_id] = stored.view, stored.written_at
+            if stored.pinned:
+                ledger.pinned[session_id] = stored.announced
     return ledger
 
 
-def load_view(table: str, scope: str, workgroup: str, session_id: str) -> View | None:
-    """One session's view (the API and direct checks), or None if the ledger has none."""
+def load_view(table: str, scope: str, workgroup: str, session_id: str) -> Stored | None:
+    """One session's stored view (the API and direct checks), or None if the ledger has none."""
     for item in _query(
         table, _workgroup_pk(scope, workgroup), " AND sk = :sk", {":sk": {"S": VIEW_PREFIX + session_id}}
     ):
-        return _view_of(item)[0]
+        return _stored_of(item)
     return None
 
 
@@ -251,16 +299,30 @@ def load_watermark(table: str, scope: str, workgroup: str) -> datetime | None:
 
 
 def register_sighting(
-    table: str, scope: str, workgroup: str, session_id: str, state: str, since: datetime, now: int, ttl_seconds: int
+    table: str,
+    scope: str,
+    workgroup: str,
+    session_id: str,
+    state: str,
+    since: datetime,
+    now: int,
+    ttl_seconds: int,
+    *,
+    replaced: str | None = None,
+    rev: str | None = None,
 ) -> tuple[datetime, bool] | None:
     """Record that ``state`` was first seen at ``since``, unless the ledger already holds a sighting
-    of that state: then return it (its time, and whether Athena dated it). None: ours was recorded."""
+    of that state: then return it (its time, and whether Athena dated it). None: ours was recorded.
+
+    The item is marked as a sighting only (``pinned_over``: ``replaced``, the state last announced,
+    or none), so that a look which dies or fails before announcing leaves the change unannounced
+    for the next look, not swallowed; an earlier mark (a sighting nobody announced) is kept."""
     try:
         clients.client("dynamodb").update_item(
             TableName=table,
             Key={"pk": _workgroup_pk(scope, workgroup), "sk": {"S": VIEW_PREFIX + session_id}},
             UpdateExpression="SET #state = :state, since = :since, since_known = :undated, written_at = :now, "
-            "expires_at = :expires",
+            "expires_at = :expires, rev = :rev, pinned_over = if_not_exists(pinned_over, :replaced)",
             ConditionExpression="attribute_not_exists(pk) OR #state <> :state OR attribute_not_exists(since)",
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues={
@@ -269,6 +331,8 @@ def register_sighting(
                 ":undated": {"BOOL": False},
                 ":now": {"N": str(now)},
                 ":expires": {"N": str(now + ttl_seconds)},
+                ":rev": {"S": rev or new_rev()},
+                ":replaced": {"S": replaced or ""},
             },
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
@@ -295,22 +359,51 @@ def watch_session(
     )
 
 
+def _unchanged_since(seen: Stored | None, mine: str | None) -> tuple[str, dict[str, Any]]:
+    """The condition that the item is still what a look read (or what the look itself pinned)."""
+    values: dict[str, Any] = {}
+    if seen is None:
+        condition = "attribute_not_exists(pk)"
+    elif seen.rev is not None:
+        condition, values[":seen"] = "rev = :seen", {"S": seen.rev}
+    else:  # an item written before revisions
+        condition = "(attribute_not_exists(rev) AND written_at = :written)"
+        values[":written"] = {"N": str(seen.written_at)}
+    if mine is not None:
+        condition, values[":mine"] = f"{condition} OR rev = :mine", {"S": mine}
+    return condition, values
+
+
 def save_view(
-    table: str, scope: str, workgroup: str, session_id: str, view: View | None, now: int, ttl_seconds: int
-) -> None:
-    """Write one session's view, or delete it (``view`` None)."""
+    table: str,
+    scope: str,
+    workgroup: str,
+    session_id: str,
+    view: View | None,
+    now: int,
+    ttl_seconds: int,
+    *,
+    seen: Stored | None,
+    mine: str | None = None,
+) -> bool:
+    """Write one session's view, or delete it (``view`` None), if the item is still the one the
+    look read (``seen``; None: there was none) or the sighting it registered itself (``mine``).
+    False: another look (a sweep, a concurrent read) wrote it since; the write is dropped and the
+    next look decides again from what that one wrote, instead of overwriting it with older news."""
     pk = _workgroup_pk(scope, workgroup)
-    try:
-        if view is None:
-            clients.client("dynamodb").delete_item(
-                TableName=table, Key={"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}}
-            )
-        else:
-            clients.client("dynamodb").put_item(TableName=table, Item=_item_of(pk, session_id, view, now, ttl_seconds))
-    except (ClientError, BotoCoreError) as error:
-        raise _failed(
-            error, "dynamodb:DeleteItem" if view is None else "dynamodb:PutItem", "could not be written"
-        ) from None
+    key = {"pk": pk, "sk": {"S": VIEW_PREFIX + session_id}}
+    condition, values = _unchanged_since(seen, mine)
+    guard: dict[str, Any] = {"ConditionExpression": condition}
+    if values:
+        guard["ExpressionAttributeValues"] = values
+    if view is None:
+        return _conditional(
+            lambda: clients.client("dynamodb").delete_item(TableName=table, Key=key, **guard), "dynamodb:DeleteItem"
+        )
+    item = _item_of(pk, session_id, view, now, ttl_seconds)
+    return _conditional(
+        lambda: clients.client("dynamodb").put_item(TableName=table, Item=item, **guard), "dynamodb:PutItem"
+    )
 
 
 def save_workgroup(
