@@ -102,7 +102,12 @@ class Monitoring(Construct):
         schedule_minutes: int,
         api: apigw.RestApi,
         state: StateTable,
+        state_events: bool = False,
+        alerts_topic: sns.ITopic | None = None,
     ) -> None:
+        """``topic`` gets the alarms' notifications; ``alerts_topic`` is the function's alerts topic
+        when it is another one (a FIFO alerts topic, which alarms cannot publish to). Both are
+        watched for failed deliveries."""
         super().__init__(scope, construct_id)
         self._prefix = Stack.of(self).stack_name
         self._action = cw_actions.SnsAction(topic)
@@ -111,12 +116,17 @@ class Monitoring(Construct):
         self._heartbeat_alarms(schedule_minutes)
         self._function_alarms(function, timeout)
         self._error_alarms()
+        if state_events:
+            self._state_event_alarms()
         self._api_alarms(api)
         self._state_alarms(state)
-        self._topic_alarms(topic)
+        topics = {"AlertsTopic": alerts_topic or topic}
+        if alerts_topic is not None and alerts_topic is not topic:
+            topics["AlarmTopic"] = topic
+        self._topic_alarms(topics)
         self._queue_alarms(dead_letter_queues)
 
-        self.dashboard = self._dashboard(function, dead_letter_queues, schedule_minutes, api, state, topic)
+        self.dashboard = self._dashboard(function, dead_letter_queues, schedule_minutes, api, state, topics)
 
     def _alarm(
         self,
@@ -228,6 +238,17 @@ class Monitoring(Construct):
             "the topic and its KMS key policy, and the table's throttles and system errors.",
         )
 
+    def _state_event_alarms(self) -> None:
+        self._alarm(
+            "StateChangeEventsNotPut",
+            custom_metric(contract.METRIC_STATE_EVENTS_FAILED, cw.Stats.SUM, ALARM_PERIOD, "Events not put"),
+            1,
+            AT_LEAST,
+            "EventBridge refused state-change events (stateChangeEvents) after the function's retries: rules on the "
+            "bus missed those changes (alerts are not affected). The function's log names the event ids and the "
+            "error codes; check that the bus exists and that the role may call events:PutEvents on it.",
+        )
+
     def _api_alarms(self, api: apigw.RestApi) -> None:
         self._alarm(
             "ApiServerErrorRate",
@@ -269,16 +290,18 @@ class Monitoring(Construct):
             "until it recovers. Check the AWS Health Dashboard for DynamoDB in this Region.",
         )
 
-    def _topic_alarms(self, topic: sns.ITopic) -> None:
-        self._alarm(
-            "AlertsTopicDeliveryFailed",
-            topic.metric_number_of_notifications_failed(period=ALARM_PERIOD, statistic=cw.Stats.SUM),
-            1,
-            AT_LEAST,
-            "SNS could not deliver messages from the alerts topic to a subscriber (after its retries): an e-mail "
-            "address that bounces, a chat webhook that stopped accepting them. This notice may not reach that "
-            "subscriber either. Check the topic's subscriptions and their delivery logs.",
-        )
+    def _topic_alarms(self, topics: Mapping[str, sns.ITopic]) -> None:
+        what = {"AlertsTopic": "the alerts topic", "AlarmTopic": "the alarm topic (the monitor's own alarms)"}
+        for name, topic in topics.items():
+            self._alarm(
+                f"{name}DeliveryFailed",
+                topic.metric_number_of_notifications_failed(period=ALARM_PERIOD, statistic=cw.Stats.SUM),
+                1,
+                AT_LEAST,
+                f"SNS could not deliver messages from {what[name]} to a subscriber (after its retries): an e-mail "
+                "address that bounces, a chat channel or queue that stopped accepting them. This notice may not "
+                "reach that subscriber either. Check the topic's subscriptions and their delivery logs.",
+            )
 
     def _queue_alarms(self, dead_letter_queues: Mapping[str, sqs.IQueue]) -> None:
         for name, queue in dead_letter_queues.items():
@@ -298,7 +321,7 @@ class Monitoring(Construct):
         schedule_minutes: int,
         api: apigw.RestApi,
         state: StateTable,
-        topic: sns.ITopic,
+        topics: Mapping[str, sns.ITopic],
     ) -> cw.Dashboard:
         # One period per sweep: Sum then adds up one sweep's reports, which in SQS fan-out mode
         # arrive as one data point per workgroup.
@@ -330,7 +353,12 @@ class Monitoring(Construct):
             left=[
                 state.metric_sum_over_operations("ThrottledRequests", period=ALARM_PERIOD, label="Throttled"),
                 state.metric_sum_over_operations("SystemErrors", period=ALARM_PERIOD, label="System errors"),
-                topic.metric_number_of_notifications_failed(statistic=cw.Stats.SUM, label="SNS deliveries failed"),
+                *(
+                    topic.metric_number_of_notifications_failed(
+                        statistic=cw.Stats.SUM, label=f"SNS deliveries failed ({name.removesuffix('Topic').lower()})"
+                    )
+                    for name, topic in topics.items()
+                ),
             ],
             width=6,
         )
@@ -344,8 +372,12 @@ class Monitoring(Construct):
             width=12,
         )
         alerts = cw.GraphWidget(
-            title="Alerts published",
-            left=[custom(contract.METRIC_ALERTS_PUBLISHED, cw.Stats.SUM, "Alerts")],
+            title="Alerts published; state-change events put and not put",
+            left=[
+                custom(contract.METRIC_ALERTS_PUBLISHED, cw.Stats.SUM, "Alerts"),
+                custom(contract.METRIC_STATE_EVENTS_PUT, cw.Stats.SUM, "Events put"),
+                custom(contract.METRIC_STATE_EVENTS_FAILED, cw.Stats.SUM, "Events not put"),
+            ],
             width=6,
         )
         dpu_hours = cw.GraphWidget(

@@ -10,12 +10,14 @@ from constructs import Construct
 from infra import constants
 from infra.alerts import AlertsTopic
 from infra.api import SessionsApi
+from infra.chat import ChatChannels
 from infra.cloudtrail_events import CloudTrailEvents
 from infra.config import MonitorConfig
 from infra.fanout import SweepFanout
 from infra.function import MonitorFunction
 from infra.monitoring import Monitoring
 from infra.schedule import SweepSchedule
+from infra.state_events import StateEvents
 from infra.state_table import StateTable
 
 
@@ -25,7 +27,13 @@ class AthenaSessionMonitorStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
 
-        self.alerts = AlertsTopic(self, "Alerts", alert_email=config.alert_email)
+        self.alerts = AlertsTopic(
+            self,
+            "Alerts",
+            alert_email=config.alert_email,
+            data_protection_policy=config.sns_data_protection,
+            fifo=config.alerts_topic_fifo,
+        )
         self.state = StateTable(self, "State")
 
         self.monitor = MonitorFunction(self, "Monitor", config=config)
@@ -49,6 +57,14 @@ class AthenaSessionMonitorStack(Stack):
             dead_letter_queues["CloudTrailDeadLetterQueue"] = self.cloudtrail_events.dead_letter_queue
             dead_letter_queues["FollowUpDeadLetterQueue"] = self.cloudtrail_events.follow_up_dead_letter_queue
 
+        self.chat: ChatChannels | None = None
+        if config.slack or config.teams:
+            self.chat = ChatChannels(self, "Chat", config=config, topic=self.alerts.topic)
+
+        self.state_events: StateEvents | None = None
+        if config.state_events_bus is not None:
+            self.state_events = StateEvents(self, "StateEvents", monitor=self.monitor, bus=config.state_events_bus)
+
         self.api = SessionsApi(self, "Api", function=self.monitor.function, config=config)
 
         self.monitoring = Monitoring(
@@ -56,14 +72,23 @@ class AthenaSessionMonitorStack(Stack):
             "Monitoring",
             function=self.monitor.function,
             timeout=self.monitor.timeout,
-            topic=self.alerts.topic,
+            topic=self.alerts.alarm_topic,
+            alerts_topic=self.alerts.topic,
             dead_letter_queues=dead_letter_queues,
             schedule_minutes=config.schedule_minutes,
             api=self.api.api,
             state=self.state,
+            state_events=self.state_events is not None,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL of the sessions API (SigV4-signed GETs)")
         CfnOutput(self, "AlertsTopicArn", value=self.alerts.topic.topic_arn, description="Subscribe here for alerts")
+        if self.alerts.alarm_topic is not self.alerts.topic:
+            CfnOutput(
+                self,
+                "AlarmTopicArn",
+                value=self.alerts.alarm_topic.topic_arn,
+                description="The monitor's own alarms (a FIFO alerts topic cannot take them); alertEmail is subscribed here",
+            )
         CfnOutput(self, "StateTableName", value=self.state.table.table_name)
         CfnOutput(self, "DashboardUrl", value=self.monitoring.dashboard_url)

@@ -10,7 +10,9 @@
 
 Against AWS it uses your credentials and Region (the usual AWS_* variables and profiles); against
 local stand-ins it follows AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_ATHENA like the function does.
-Alerts (``get`` without --no-alert, ``sweep``) need ALERTS_TOPIC_ARN and STATE_TABLE_NAME.
+Alerts (``get`` without --no-alert, ``sweep``) need ALERTS_TOPIC_ARN and STATE_TABLE_NAME, and,
+when the stack puts state-change events, STATE_EVENTS_BUS (its ``stateChangeEvents``: a look
+records what it saw in the ledger, so a look without the bus would swallow the change).
 
 ``--local`` takes all of that from the file ``make run`` writes while it runs (``.local-stack.env``
 in the repository root, or the file SESSION_MONITOR_LOCAL_ENV names) and ignores your AWS

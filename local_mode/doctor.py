@@ -11,11 +11,17 @@ then checks, in this order:
                  means its role lacks a permission (the line names the action)
     athena       IAM's policy simulator: the role may athena:ListSessions and athena:GetSession in
                  every watched workgroup (WATCHED_WORKGROUPS; with discovery also ListWorkGroups)
-    topic        the alerts topic exists (sns:GetTopicAttributes); then the role may sns:Publish to it
+    topic        the alerts topic exists (sns:GetTopicAttributes); then the role may sns:Publish to it,
+                 the topic's own policy included (the simulator is given it as the resource policy,
+                 with the role as caller over TLS), so a Deny in the topic policy that shuts the
+                 monitor out FAILs here instead of silencing every alert
     table        the state table exists (dynamodb:DescribeTable); then the role may use it
+    events       with state-change events on (STATE_EVENTS_BUS), the role may events:PutEvents on that bus
     schedule     the sweep schedule rule is ENABLED (events:DescribeRule)
     heartbeat    the last SweepsCompleted datapoint is younger than 2 x schedule + 5 minutes
-    subscribers  at least one confirmed subscription to the alerts topic (WARN when none)
+    subscribers  at least one confirmed subscription to the alerts topic (WARN when none); with a
+                 FIFO alerts topic (alertsTopicFifo) also to the alarm topic (output AlarmTopicArn),
+                 where alertEmail subscribes then
 
 Each line starts ``ok``, ``WARN``, ``FAIL`` or ``skip``; a FAIL line ends with how to fix it. The
 exit status is 1 when any check FAILs. When the IAM policy simulator cannot be used (your
@@ -49,6 +55,7 @@ STACK_NAME = "AthenaSessionMonitor"  # infra/constants.py STACK_NAME (a test pin
 # The stack's outputs (infra/stack.py) and its resources' logical id prefixes, from the construct
 # ids "Monitor"/"Function" and "Schedule"/"Rule" (a test pins them against the synthesized template).
 OUTPUT_TOPIC_ARN = "AlertsTopicArn"
+OUTPUT_ALARM_TOPIC_ARN = "AlarmTopicArn"  # only when the alerts topic is FIFO
 OUTPUT_TABLE_NAME = "StateTableName"
 FUNCTION_LOGICAL_ID = "MonitorFunction"
 RULE_LOGICAL_ID = "ScheduleRule"
@@ -91,6 +98,7 @@ class Target:
     topic_arn: str | None = None
     table_name: str | None = None
     rule_name: str | None = None
+    alarm_topic_arn: str | None = None  # a FIFO alerts topic's separate alarm topic, from the stack
 
     def complete(self) -> bool:
         return all((self.function_name, self.topic_arn, self.table_name, self.rule_name))
@@ -249,12 +257,37 @@ def denials(pages: Iterable[dict[str, Any]]) -> list[str]:
     ]
 
 
-def simulate(iam: Any, role_arn: str, actions: Iterable[str], resources: Iterable[str]) -> list[str]:
-    """The denied pairs of ``actions`` x ``resources`` for ``role_arn``; SimulatorUnavailable when
-    the simulator cannot be asked."""
+def resource_policy_parameters(role_arn: str, resource_policy: str | None) -> dict[str, Any]:
+    """SimulatePrincipalPolicy's parameters for a resource policy, the role calling over TLS.
+
+    The role is the caller (CallerArn defaults to PolicySourceArn). aws:PrincipalArn is given
+    explicitly, since the topic policy's Allow and Deny both key on it, and aws:SecureTransport true,
+    as the function's SDK calls are; no aws:SourceAccount, which only a service acting for a
+    resource carries."""
+    if resource_policy is None:
+        return {}
+    return {
+        "ResourcePolicy": resource_policy,
+        "ContextEntries": [
+            {"ContextKeyName": "aws:PrincipalArn", "ContextKeyValues": [role_arn], "ContextKeyType": "string"},
+            {"ContextKeyName": "aws:SecureTransport", "ContextKeyValues": ["true"], "ContextKeyType": "boolean"},
+        ],
+    }
+
+
+def simulate(
+    iam: Any, role_arn: str, actions: Iterable[str], resources: Iterable[str], resource_policy: str | None = None
+) -> list[str]:
+    """The denied pairs of ``actions`` x ``resources`` for ``role_arn`` (with ``resource_policy``
+    attached to every resource, if given); SimulatorUnavailable when the simulator cannot be asked."""
     try:
         paginator = iam.get_paginator("simulate_principal_policy")
-        pages = paginator.paginate(PolicySourceArn=role_arn, ActionNames=list(actions), ResourceArns=list(resources))
+        pages = paginator.paginate(
+            PolicySourceArn=role_arn,
+            ActionNames=list(actions),
+            ResourceArns=list(resources),
+            **resource_policy_parameters(role_arn, resource_policy),
+        )
         return denials(list(pages))
     except NotImplementedError as error:  # moto
         raise SimulatorUnavailable("not implemented by this endpoint") from error
@@ -285,6 +318,7 @@ class Doctor:
         self.invoke = invoke or lambda_invoker(self.client("lambda"))
         self.function: Function | None = None
         self.topic_found = self.table_found = False
+        self.topic_policy: str | None = None  # the alerts topic's policy document, once read
         self.simulator: bool | None = None  # None: not tried yet
 
     def client(self, name: str) -> Any:
@@ -300,9 +334,12 @@ class Doctor:
             self.check_topic_permissions,
             self.check_table,
             self.check_table_permissions,
+            self.check_events_permissions,
+            self.check_event_bus,
             self.check_rule,
             self.check_heartbeat,
             self.check_subscriptions,
+            self.check_alarm_subscriptions,
         )
         for step in steps:
             check = step()
@@ -348,6 +385,7 @@ class Doctor:
 
         target = self.target
         target.topic_arn = target.topic_arn or outputs.get(OUTPUT_TOPIC_ARN)
+        target.alarm_topic_arn = target.alarm_topic_arn or outputs.get(OUTPUT_ALARM_TOPIC_ARN)
         target.table_name = target.table_name or outputs.get(OUTPUT_TABLE_NAME)
         target.function_name = target.function_name or physical("AWS::Lambda::Function", FUNCTION_LOGICAL_ID)
         target.rule_name = target.rule_name or physical("AWS::Events::Rule", RULE_LOGICAL_ID)
@@ -387,12 +425,14 @@ class Doctor:
 
     # -- the role, through the policy simulator --
 
-    def _simulate(self, what: str, groups: list[tuple[Iterable[str], list[str]]]) -> Check | None:
+    def _simulate(
+        self, what: str, groups: list[tuple[Iterable[str], list[str]]], resource_policy: str | None = None
+    ) -> Check | None:
         """One line for ``what``: every (actions, resources) group allowed to the function's role."""
         if self.simulator is False or self.function is None:
             return None  # said once already, or no role to ask about (check_athena_permissions said so)
         try:
-            denied = [pair for actions, resources in groups for pair in self._ask(actions, resources)]
+            denied = [pair for actions, resources in groups for pair in self._ask(actions, resources, resource_policy)]
         except SimulatorUnavailable as error:
             self.simulator = False
             return Check(
@@ -406,9 +446,9 @@ class Doctor:
             return Check(FAIL, f"role {role} may not " + "; ".join(denied), REDEPLOY)
         return Check(OK, f"role {role} may use {what} (IAM policy simulator)")
 
-    def _ask(self, actions: Iterable[str], resources: list[str]) -> list[str]:
+    def _ask(self, actions: Iterable[str], resources: list[str], resource_policy: str | None = None) -> list[str]:
         assert self.function is not None
-        return simulate(self.client("iam"), self.function.role_arn, actions, resources)
+        return simulate(self.client("iam"), self.function.role_arn, actions, resources, resource_policy)
 
     def check_athena_permissions(self) -> Check | None:
         if self.function is None:
@@ -425,13 +465,41 @@ class Doctor:
     def check_topic_permissions(self) -> Check | None:
         if not self.topic_found or not self.target.topic_arn:
             return None
-        return self._simulate("sns:Publish on the alerts topic", [(["sns:Publish"], [self.target.topic_arn])])
+        what = "sns:Publish on the alerts topic" + (", its topic policy included" if self.topic_policy else "")
+        return self._simulate(what, [(["sns:Publish"], [self.target.topic_arn])], self.topic_policy)
 
     def check_table_permissions(self) -> Check | None:
         if not self.table_found or self.function is None:
             return None
         table_arn = f"{self.function.arn_prefix('dynamodb')}table/{self.target.table_name}"
         return self._simulate(f"{', '.join(TABLE_ACTIONS)} on the state table", [(TABLE_ACTIONS, [table_arn])])
+
+    def check_events_permissions(self) -> Check | None:
+        """With stateChangeEvents on, the role may put events on its bus (the function's STATE_EVENTS_BUS)."""
+        bus = self.function.env.get(contract.ENV_STATE_EVENTS_BUS, "") if self.function is not None else ""
+        if not bus or self.function is None:
+            return None  # stateChangeEvents "off": nothing is put
+        arn = bus if bus.startswith("arn:") else f"{self.function.arn_prefix('events')}event-bus/{bus}"
+        name = bus.rsplit("/", 1)[-1]
+        return self._simulate(f"events:PutEvents on the event bus {name}", [(["events:PutEvents"], [arn])])
+
+    def check_event_bus(self) -> Check | None:
+        """With stateChangeEvents on, the bus exists: PutEvents to a missing bus fails every event."""
+        bus = self.function.env.get(contract.ENV_STATE_EVENTS_BUS, "") if self.function is not None else ""
+        if not bus:
+            return None
+        name = bus.rsplit("/", 1)[-1]
+        try:
+            self.client("events").describe_event_bus(Name=bus)
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) in NOT_FOUND_CODES:
+                return Check(
+                    FAIL,
+                    f"event bus {bus} not found: every state-change event fails",
+                    "create the bus, or set stateChangeEvents to an existing bus (or off) and redeploy",
+                )
+            return aws_failure(f"event bus {bus}", "events:DescribeEventBus", error)
+        return Check(OK, f"event bus {name} exists")
 
     # -- the topic, the table, the rule --
 
@@ -440,12 +508,13 @@ class Doctor:
         if not arn:
             return Check(FAIL, f"topic: no {OUTPUT_TOPIC_ARN} output in stack {self.target.stack_name}", REDEPLOY)
         try:
-            self.client("sns").get_topic_attributes(TopicArn=arn)
+            attributes = self.client("sns").get_topic_attributes(TopicArn=arn).get("Attributes", {})
         except (ClientError, BotoCoreError) as error:
             if error_code(error) in NOT_FOUND_CODES:
                 return Check(FAIL, f"topic {arn} not found", REDEPLOY)
             return aws_failure(f"topic {arn}", "sns:GetTopicAttributes", error)
         self.topic_found = True
+        self.topic_policy = attributes.get("Policy") or None
         return Check(OK, f"topic {arn.rsplit(':', 1)[-1]} exists")
 
     def check_table(self) -> Check:
@@ -516,13 +585,21 @@ class Doctor:
     def check_subscriptions(self) -> Check:
         if not self.topic_found:
             return Check(SKIP, "subscriptions: no topic")
-        arn = self.target.topic_arn
+        return self._subscriptions(str(self.target.topic_arn), "subscriptions", "the alerts")
+
+    def check_alarm_subscriptions(self) -> Check | None:
+        """A FIFO alerts topic's alarms go to a standard topic of their own: someone must read it."""
+        if not self.target.alarm_topic_arn or self.target.alarm_topic_arn == self.target.topic_arn:
+            return None
+        return self._subscriptions(self.target.alarm_topic_arn, "alarm topic subscriptions", "the monitor's own alarms")
+
+    def _subscriptions(self, arn: str, label: str, readers: str) -> Check:
         try:
             pages = self.client("sns").get_paginator("list_subscriptions_by_topic").paginate(TopicArn=arn)
             subscriptions = [subscription for page in pages for subscription in page["Subscriptions"]]
         except (ClientError, BotoCoreError) as error:
-            return aws_failure("subscriptions", "sns:ListSubscriptionsByTopic", error)
-        return subscriptions_check(subscriptions, str(arn))
+            return aws_failure(label, "sns:ListSubscriptionsByTopic", error)
+        return subscriptions_check(subscriptions, arn, label, readers)
 
 
 def _minutes(age: timedelta) -> str:
@@ -547,20 +624,32 @@ def heartbeat_check(datapoints: list[dict[str, Any]], now: datetime, limit: time
     return Check(FAIL, text, fix) if age > limit else Check(OK, text)
 
 
-def subscriptions_check(subscriptions: list[dict[str, Any]], topic_arn: str) -> Check:
+def subscribe_fix(topic_arn: str) -> str:
+    """How to subscribe someone to the topic: e-mail, or, for a FIFO topic (SQS only), a FIFO queue."""
+    if topic_arn.endswith(contract.SNS_FIFO_SUFFIX):
+        partition, region, account = topic_arn.split(":")[1], topic_arn.split(":")[3], topic_arn.split(":")[4]
+        queue = f"arn:{partition}:sqs:{region}:{account}:YOUR-QUEUE.fifo"
+        return (
+            "a FIFO topic delivers to SQS queues only: subscribe an SQS FIFO queue whose policy lets the topic "
+            f"send: aws sns subscribe --topic-arn {topic_arn} --protocol sqs --notification-endpoint {queue}"
+        )
+    return (
+        "confirm the e-mail AWS sent, or subscribe: aws sns subscribe --topic-arn "
+        f"{topic_arn} --protocol email --notification-endpoint you@example.com"
+    )
+
+
+def subscriptions_check(
+    subscriptions: list[dict[str, Any]], topic_arn: str, label: str = "subscriptions", readers: str = "the alerts"
+) -> Check:
     """Confirmed subscriptions have an ARN; pending ones say PendingConfirmation."""
     confirmed = [s for s in subscriptions if str(s.get("SubscriptionArn", "")).startswith("arn:")]
     pending = len(subscriptions) - len(confirmed)
     waiting = f", {pending} pending confirmation" if pending else ""
     if not confirmed:
-        return Check(
-            WARN,
-            f"subscriptions: none confirmed{waiting}: nobody receives the alerts",
-            "confirm the e-mail AWS sent, or subscribe: aws sns subscribe --topic-arn "
-            f"{topic_arn} --protocol email --notification-endpoint you@example.com",
-        )
+        return Check(WARN, f"{label}: none confirmed{waiting}: nobody receives {readers}", subscribe_fix(topic_arn))
     protocols = ", ".join(sorted({str(s.get("Protocol")) for s in confirmed}))
-    return Check(OK, f"subscriptions: {len(confirmed)} confirmed ({protocols}){waiting}")
+    return Check(OK, f"{label}: {len(confirmed)} confirmed ({protocols}){waiting}")
 
 
 # --- the command --------------------------------------------------------------------------------

@@ -24,10 +24,13 @@ __all__ = [
     "ACCOUNT_ID",
     "REGION",
     "AlertingResources",
+    "EventInbox",
     "MotoServer",
     "aws_client",
     "create_alerting_resources",
+    "create_event_inbox",
     "receive_alerts",
+    "receive_events",
 ]
 
 REGION = "us-east-1"
@@ -36,6 +39,9 @@ DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 TOPIC_NAME = "athena-session-monitor-alerts"
 TABLE_NAME = "athena-session-monitor-state"
 INBOX_QUEUE_NAME = "athena-session-monitor-alerts-inbox"
+# A rule on the bus matching the monitor's state-change events, and the queue it targets.
+EVENTS_RULE_NAME = "athena-session-monitor-state-changes"
+EVENTS_QUEUE_NAME = "athena-session-monitor-state-changes-inbox"
 # The state table's schema, as infra/state_table.py declares it (infra.constants names).
 PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE = "pk", "sk", "expires_at"
 
@@ -204,3 +210,75 @@ def receive_alerts(resources: AlertingResources, sqs: Any = None) -> list[dict[s
     finally:
         if sqs is None:
             client.close()
+
+
+@dataclass(frozen=True)
+class EventInbox:
+    """A rule on an event bus and the SQS queue it targets: where state-change events are read back."""
+
+    endpoint_url: str | None
+    bus: str
+    rule_name: str
+    queue_url: str
+
+
+def create_event_inbox(
+    endpoint_url: str | None,
+    *,
+    bus: str = "default",
+    pattern: dict[str, Any] | None = None,
+    rule_name: str = EVENTS_RULE_NAME,
+    queue_name: str = EVENTS_QUEUE_NAME,
+) -> EventInbox:
+    """A rule on ``bus`` (every state-change event the monitor puts, or ``pattern``) with an SQS
+    queue as its target, as a consumer of the events would wire it."""
+    from session_contract import STATE_EVENTS_DETAIL_TYPE, STATE_EVENTS_SOURCE
+
+    events = aws_client("events", endpoint_url)
+    sqs = aws_client("sqs", endpoint_url)
+    try:
+        queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        rule_arn = events.put_rule(
+            Name=rule_name,
+            EventBusName=bus,
+            EventPattern=json.dumps(
+                pattern or {"source": [STATE_EVENTS_SOURCE], "detail-type": [STATE_EVENTS_DETAIL_TYPE]}
+            ),
+        )["RuleArn"]
+        # What AWS requires before a rule may send to a queue (moto does not check it).
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                }
+            ],
+        }
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "inbox", "Arn": queue_arn}])
+    finally:
+        events.close()
+        sqs.close()
+    return EventInbox(endpoint_url, bus, rule_name, queue_url)
+
+
+def receive_events(inbox: EventInbox, sqs: Any = None) -> list[dict[str, Any]]:
+    """Drain the inbox queue: each event as EventBridge delivered it (source, detail-type, detail...)."""
+    client = sqs or aws_client("sqs", inbox.endpoint_url)
+    received: list[dict[str, Any]] = []
+    try:
+        while messages := client.receive_message(
+            QueueUrl=inbox.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        ).get("Messages", []):
+            for message in messages:
+                received.append(json.loads(message["Body"]))
+                client.delete_message(QueueUrl=inbox.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    finally:
+        if sqs is None:
+            client.close()
+    return received

@@ -65,16 +65,20 @@ from typing import Any, TextIO
 from local_mode.api_server import ApiServer, ensure_function_importable, invoke
 from local_mode.athena_emulator import AthenaEmulator, AthenaError, Clock, EmulatorServer
 from local_mode.cli import apply_environment, local_env_path  # the CLI's --local reads what we write
-from local_mode.cloudtrail import eventbridge_event
+from local_mode.cloudtrail import rule_input
+from local_mode.deliveries import EMAIL_READER, HttpsInbox, email_messages, subscribe_readers
 from local_mode.moto_server import (
     ACCOUNT_ID,
     DUMMY_CREDENTIALS,
     REGION,
     AlertingResources,
+    EventInbox,
     MotoServer,
     aws_client,
     create_alerting_resources,
+    create_event_inbox,
     receive_alerts,
+    receive_events,
 )
 
 __all__ = [
@@ -87,6 +91,7 @@ __all__ = [
     "alert_problems",
     "apply_environment",
     "cli_environment",
+    "event_problems",
     "export_lines",
     "function_environment",
     "main",
@@ -199,6 +204,7 @@ def function_environment(
             lookback_minutes=LOOKBACK_MINUTES,
             schedule_minutes=SCHEDULE_MINUTES,
             idle_alert_minutes=IDLE_ALERT_MINUTES,
+            state_events_bus=contract.STATE_EVENTS_DEFAULT_BUS,  # as the stack's default: read back below
         ),
         **follow_ups,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
@@ -211,9 +217,11 @@ def function_environment(
 def cli_environment(env: dict[str, str]) -> dict[str, str]:
     """What of the function's environment ``env`` the CLI needs to reach this stack: the endpoints,
     Region, dummy credentials, the alerting resources, the follow-up queue (so that any AWS tool
-    sourcing the file finds it, and no FOLLOW_UP_QUEUE_URL of your shell points the CLI elsewhere)
-    and the sweep's settings (and NO_PROXY when a proxy is configured, so that loopback calls do
-    not go through it)."""
+    sourcing the file finds it, and no FOLLOW_UP_QUEUE_URL of your shell points the CLI elsewhere),
+    the state-change event bus (the CLI's looks write the ledger's views: without the bus they
+    would record a change no event announces, and the function would never announce it) and the
+    sweep's settings (and NO_PROXY when a proxy is configured, so that loopback calls do not go
+    through it)."""
     import session_contract as contract
 
     names = [
@@ -227,6 +235,7 @@ def cli_environment(env: dict[str, str]) -> dict[str, str]:
         contract.ENV_ALERTS_TOPIC_ARN,
         contract.ENV_STATE_TABLE_NAME,
         contract.ENV_FOLLOW_UP_QUEUE_URL,
+        contract.ENV_STATE_EVENTS_BUS,
         contract.ENV_WATCHED_WORKGROUPS,
         contract.ENV_MONITOR_ACCOUNT_ID,
         contract.ENV_LOOKBACK_MINUTES,
@@ -290,12 +299,23 @@ class LocalStack:
         self.athena = EmulatorServer(self.emulator)
         self.resources: AlertingResources | None = None
         self.follow_up_queue_url: str | None = None
+        self.event_inbox: EventInbox | None = None  # a rule on the default bus -> SQS: the events put
+        # An e-mail reader and a chat endpoint (https, as Amazon Q Developer in chat applications
+        # subscribes) on the alerts topic: moto POSTs to the endpoint, trusting its certificate
+        # through REQUESTS_CA_BUNDLE while the stack runs.
+        self.chat_inbox = HttpsInbox()
+        self._saved_ca_bundle: str | None = None
 
     def start(self) -> LocalStack:
         self.moto.start()
         try:
             self.athena.start()
             self.resources = create_alerting_resources(self.moto.endpoint_url)
+            self.event_inbox = create_event_inbox(self.moto.endpoint_url)
+            self.chat_inbox.start()
+            self._saved_ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+            os.environ.update(self.chat_inbox.trust_environment())
+            subscribe_readers(self.resources, self.chat_inbox)
             sqs = aws_client("sqs", self.moto.endpoint_url)
             try:
                 self.follow_up_queue_url = sqs.create_queue(QueueName=FOLLOW_UP_QUEUE_NAME)["QueueUrl"]
@@ -309,6 +329,10 @@ class LocalStack:
     def stop(self) -> None:
         self.athena.stop()
         self.moto.stop()
+        self.chat_inbox.stop()
+        os.environ.pop("REQUESTS_CA_BUNDLE", None)
+        if self._saved_ca_bundle is not None:
+            os.environ["REQUESTS_CA_BUNDLE"] = self._saved_ca_bundle
 
     def environment(self) -> dict[str, str]:
         assert self.resources is not None, "start() first"
@@ -454,6 +478,7 @@ class Runner:
         self.seeded: dict[str, SeededSession] = {}
         self.states: dict[str, tuple[str, str]] = {}  # session id -> (workgroup, last state printed)
         self.alerts: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []  # state-change events read back from the inbox rule
         self.failures: list[str] = []  # invocations that raised or left batch items failed
         self.sqs = aws_client("sqs", stack.moto.endpoint_url)
         assert stack.follow_up_queue_url is not None, "start the stack first"
@@ -488,12 +513,14 @@ class Runner:
         for start in range(0, len(due), SQS_BATCH_SIZE):
             self._deliver_follow_ups(now, due[start : start + SQS_BATCH_SIZE])
         self._print_alerts(now)  # what the events and follow-up checks sent, before the sweep
+        self._print_events(now)
         try:
             invoke(scheduled_event(now))
         except Exception as error:  # noqa: BLE001  SweepIncomplete and friends: Lambda would retry; we say so
             self.failures.append(f"a sweep failed: {type(error).__name__}: {error}")
             self.say(f"{now:%H:%M:%S}  sweep    failed: {type(error).__name__}: {error}")
         self._print_alerts(now, cause="sweep    Scheduled Event")
+        self._print_events(now)
         self._print_state_changes(discover=True)
 
     def _terminate_due(self) -> None:
@@ -521,7 +548,7 @@ class Runner:
         at = datetime.strptime(record["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
         line = f"{at:%H:%M:%S}  event    {workgroup:<12} {session_id[:8]}  {record['eventName']} (CloudTrail)"
         try:
-            invoke(eventbridge_event(record))
+            invoke(rule_input(record))  # what the stack's rule hands the function for this record
         except Exception as error:  # noqa: BLE001  EventBridge would retry; we say so
             self.failures.append(f"the {record['eventName']} event failed: {type(error).__name__}: {error}")
             self.say(f"{line}: failed: {type(error).__name__}: {error}")
@@ -609,9 +636,28 @@ class Runner:
             if self.show_json:
                 self.say(json.dumps(alert["body"], indent=2, sort_keys=True))
 
+    def _print_events(self, now: datetime) -> None:
+        """Print the state-change events the rule on the bus copied to its queue, one line each."""
+        assert self.stack.event_inbox is not None
+        order = list(dict.fromkeys([*self.seeded, *self.states]))
+        batch = [event["detail"] for event in receive_events(self.stack.event_inbox, self.sqs)]
+        batch.sort(
+            key=lambda d: (
+                order.index(d["session"]["session_id"]) if d["session"]["session_id"] in order else len(order),
+                d["state_since"],
+            )
+        )
+        for detail in batch:
+            self.events.append(detail)
+            session = detail["session"]
+            self.say(
+                f"{now:%H:%M:%S}  EVENT    {session.get('workgroup') or '?':<12} {session['session_id'][:8]}  "
+                f"{detail['previous_state'] or 'new'} -> {detail['state']} ({detail['severity']})"
+            )
+
     def check_alerts(self) -> list[str]:
-        """What is wrong with the alerts received and the sweeps (empty: nothing)."""
-        return alert_problems(self.seeded, self.alerts) + self.failures
+        """What is wrong with the alerts and events received and the sweeps (empty: nothing)."""
+        return alert_problems(self.seeded, self.alerts) + event_problems(self.seeded, self.events) + self.failures
 
     def close(self) -> None:
         self.sqs.close()
@@ -640,6 +686,44 @@ def alert_problems(seeded: dict[str, SeededSession], alerts: list[dict[str, Any]
         for (sid, state, severity), n in (received - expected).items()
         for _ in range(n)
     ]
+
+
+def _in_order(states: list[str], lifecycle: list[str]) -> bool:
+    """Whether ``states`` appear in ``lifecycle`` in that order (a subsequence of it)."""
+    remaining = iter(lifecycle)
+    return all(state in remaining for state in states)
+
+
+def event_problems(seeded: dict[str, SeededSession], events: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with the state-change events (their details), compared with the seeded
+    lifecycles, one line each: a seeded session's events chain from nothing (each previous_state is
+    the state the event before reported), follow its lifecycle in order, end in its last state and
+    include every state it alerts on; no event is put twice (nothing crashes here)."""
+    problems = [f"event {eid} put {n} times" for eid, n in Counter(d["event_id"] for d in events).items() if n > 1]
+    for session_id, session in seeded.items():
+        chain = [(d["previous_state"], d["state"]) for d in events if d["session"]["session_id"] == session_id]
+        problems += _chain_problems(f"{session.workgroup}/{session_id}", session, chain)
+    return problems
+
+
+def _lifecycle(session: SeededSession) -> list[str]:
+    """The states a seeded session goes through, in order (its story without the words)."""
+    steps = session.story.replace(", TerminateSession at", " ->").split(" -> ")
+    return [state for state in steps if state.isupper()]
+
+
+def _chain_problems(label: str, session: SeededSession, chain: list[tuple[str | None, str]]) -> list[str]:
+    ensure_function_importable()
+    from session_contract import ALERT_SEVERITY
+
+    lifecycle, reported = _lifecycle(session), [state for _, state in chain]
+    problems = []
+    if [previous for previous, _ in chain] != [None, *reported][: len(chain)]:
+        problems.append(f"the events of {label} do not chain: {chain}")
+    if not _in_order(reported, lifecycle) or reported[-1:] != lifecycle[-1:]:
+        problems.append(f"the events of {label} report {reported}, not its lifecycle {lifecycle}")
+    missing = [state for state, _ in session.expected_alerts if state in ALERT_SEVERITY and state not in reported]
+    return problems + [f"no {state} event for {label}" for state in missing]
 
 
 def _get(url: str) -> tuple[int, Any]:
@@ -818,6 +902,7 @@ def _play(
     say(f"  API                               {api.url}/sessions?workgroup={SHOWCASE_WORKGROUP}")
     say(f"  Swagger UI                        {api.url}/swagger")
     say(f"  function log (JSON logs, EMF)     {log_path}")
+    say("  state-change events               moto's default bus -> a rule -> an SQS queue (the EVENT lines)")
     if not args.once:
         say("The CLI against this stack (get, list, sweep, serve; session ids below):")
         say(f"  {_cli_command()} --local list {SHOWCASE_WORKGROUP}")
@@ -859,6 +944,22 @@ def _play(
         runner.tick()
 
 
+def _print_readers(stack: LocalStack, say, state: str = "FAILED") -> list[str]:
+    """The e-mail text and the chat card of one alert, as those two readers of the topic got them."""
+    assert stack.resources is not None
+    headline = f"Athena Spark session {state} in "
+    texts = [text for text in email_messages(stack.resources.topic_arn) if headline in text.split("\n", 1)[0]]
+    cards = [card for card in stack.chat_inbox.messages() if headline in card["content"]["title"]]
+    if len(texts) != 1 or len(cards) != 1:
+        return [f"expected the {state} alert once by e-mail and once in chat; got {len(texts)} and {len(cards)}"]
+    say()
+    say(f"The {state} alert as the e-mail reader ({EMAIL_READER}) gets it:")
+    say("  " + texts[0].rstrip("\n").replace("\n", "\n  "))
+    say("The same alert as the chat channel gets it (https; Amazon Q Developer in chat applications' schema):")
+    say("  " + json.dumps(cards[0], indent=2).replace("\n", "\n  "))
+    return []
+
+
 def _finish_once(runner: Runner, api: ApiServer, say, started: float) -> int:
     session_id = next(iter(runner.seeded))
     say()
@@ -867,7 +968,8 @@ def _finish_once(runner: Runner, api: ApiServer, say, started: float) -> int:
     say(f"GET {url} -> {status}")
     say(json.dumps(body, indent=2))
     runner._print_alerts(runner.clock.now())  # looking at a TERMINATED session must not alert twice
-    problems = runner.check_alerts()
+    runner._print_events(runner.clock.now())  # nor announce its end again
+    problems = runner.check_alerts() + _print_readers(runner.stack, say)
     if status != 200:
         problems.append(f"GET /sessions/{session_id} answered {status}")
     say()
@@ -875,7 +977,8 @@ def _finish_once(runner: Runner, api: ApiServer, say, started: float) -> int:
         print("FAILED: " + "; ".join(problems), file=sys.stderr, flush=True)
         return 1
     say(
-        f"OK: {len(runner.alerts)} alerts, exactly those the seeded lifecycles imply "
+        f"OK: {len(runner.alerts)} alerts, exactly those the seeded lifecycles imply; "
+        f"{len(runner.events)} state-change events, one per change the monitor saw "
         f"({time.monotonic() - started:.1f} s)"
     )
     return 0

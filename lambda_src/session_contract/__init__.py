@@ -136,13 +136,19 @@ def function_environment(
     schedule_minutes: int = int(SCHEDULE_MINUTES.default),
     idle_alert_minutes: int = int(IDLE_ALERT_MINUTES.default),
     sweep_max_workers: int = int(SWEEP_MAX_WORKERS.default),
+    state_events_bus: str | None = None,
 ) -> dict[str, str]:
     """The function's environment as the stack sets it; local mode and bench use the same.
 
     Values may be CDK tokens (strings that resolve at deploy time): nothing here parses them. The
     stack adds the topic and table once they exist, so they may be left out here.
+    ``state_events_bus`` names the bus (name or ARN) state-change events go to; None: no events.
     """
-    resources = {ENV_ALERTS_TOPIC_ARN: topic_arn, ENV_STATE_TABLE_NAME: table_name}
+    resources = {
+        ENV_ALERTS_TOPIC_ARN: topic_arn,
+        ENV_STATE_TABLE_NAME: table_name,
+        ENV_STATE_EVENTS_BUS: state_events_bus,
+    }
     return {
         **{name: value for name, value in resources.items() if value is not None},
         ENV_WATCHED_WORKGROUPS: ",".join(workgroups),
@@ -172,3 +178,66 @@ CLOUDTRAIL_EVENTS_CONTEXT_KEY = "cloudTrailEvents"  # cdk.json: true (default) o
 START_CHECK_DELAY_SECONDS = 180
 TERMINATE_RECHECK_SECONDS = 30
 MAX_FOLLOW_UPS = 10  # per session and event: a session stuck TERMINATING is left to the sweep
+# What the CloudTrail rule hands the function: an EventBridge input transformer keeps only the
+# fields session_monitor.cloudtrail reads, so a StartSession's requestParameters (the engine
+# configuration: Spark properties, possibly credentials) never reach the function, its logs or its
+# on-failure queue. Every placeholder sits inside quotes: EventBridge inserts extracted values
+# unescaped, and leaves out a variable whose path is missing from the record ("errorCode" on a
+# success, "workGroup" on TerminateSession), which then reads "" (the function takes "", and the
+# placeholder's own text, as absent). The rule delivers successful calls only, whose values are
+# Athena's (ids, workgroup names, states, error codes): none needs escaping.
+CLOUDTRAIL_INPUT_PATHS: dict[str, str] = {
+    "id": "$.id",
+    "eventName": "$.detail.eventName",
+    "eventSource": "$.detail.eventSource",
+    "errorCode": "$.detail.errorCode",
+    "workGroup": "$.detail.requestParameters.workGroup",
+    "requestSessionId": "$.detail.requestParameters.sessionId",
+    "responseSessionId": "$.detail.responseElements.sessionId",
+    "responseState": "$.detail.responseElements.state",
+}
+CLOUDTRAIL_INPUT_TEMPLATE = (
+    '{"version":"0","id":"<id>",'
+    f'"source":"{CLOUDTRAIL_SOURCE}","detail-type":"{CLOUDTRAIL_DETAIL_TYPE}",'
+    '"detail":{"eventName":"<eventName>","eventSource":"<eventSource>","errorCode":"<errorCode>",'
+    '"requestParameters":{"workGroup":"<workGroup>","sessionId":"<requestSessionId>"},'
+    '"responseElements":{"sessionId":"<responseSessionId>","state":"<responseState>"}}}'
+)
+CLOUDTRAIL_INPUT_PLACEHOLDERS = frozenset(f"<{name}>" for name in CLOUDTRAIL_INPUT_PATHS)
+
+
+# --- State-change events: the EventBridge event Athena does not send for Spark sessions ---------
+
+# Every session state change the monitor observes is put on an event bus with this source and
+# detail-type. Not aws.*: EventBridge reserves those sources for AWS services.
+STATE_EVENTS_SOURCE = SERVICE_NAME
+STATE_EVENTS_DETAIL_TYPE = "Athena Spark Session State Change"
+STATE_EVENTS_SCHEMA_VERSION = "1"  # detail.version: raised on a change consumers must notice
+# cdk.json: "default" (the account's default bus; the default), a bus name or ARN, or "off".
+STATE_EVENTS_CONTEXT_KEY = "stateChangeEvents"
+STATE_EVENTS_DEFAULT_BUS = "default"
+STATE_EVENTS_OFF = "off"
+ENV_STATE_EVENTS_BUS = "STATE_EVENTS_BUS"  # the bus name or ARN; unset or empty: no events
+# PutEvents' EventBusName (botocore 1.44's NonPartnerEventBusNameOrArn, 1 to 1600 characters).
+EVENT_BUS_PATTERN = r"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[\.\-_A-Za-z0-9]+"
+EVENT_BUS_MAX_LENGTH = 1600
+METRIC_STATE_EVENTS_PUT = "StateChangeEventsPut"
+# Events EventBridge did not accept after the retries: counted and alarmed, never waited for
+# (an alert is never held up by an event).
+METRIC_STATE_EVENTS_FAILED = "StateChangeEventsFailed"
+
+
+# --- Delivery: per-protocol messages, chat, FIFO topic ----------------------------------------
+
+# SNS requires a FIFO topic's name to end in .fifo: the function tells a FIFO topic by its ARN.
+SNS_FIFO_SUFFIX = ".fifo"
+ALERTS_TOPIC_FIFO_CONTEXT_KEY = "alertsTopicFifo"  # cdk.json: false (default) or true
+# An alert's claim lease (monitor.py): the first look after it re-publishes an alert whose sender
+# died between SNS accepting it and the ledger recording it.
+ALERT_LEASE_SECONDS = 120
+# SNS FIFO drops a MessageDeduplicationId seen within the last 5 minutes (SNS developer guide,
+# "Message deduplication for FIFO topics"): the re-send is dropped only when it comes that soon.
+SNS_FIFO_DEDUPLICATION_SECONDS = 300
+# The longest schedule whose next sweep after the lease still falls inside that window (unless
+# the sweep is itself late): (300 - 120) // 60 = 3. Synth refuses alertsTopicFifo beyond it.
+FIFO_MAX_SCHEDULE_MINUTES = (SNS_FIFO_DEDUPLICATION_SECONDS - ALERT_LEASE_SECONDS) // 60

@@ -18,7 +18,7 @@ def discovery(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 @pytest.fixture(scope="session")
 def configured(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """Two watched workgroups, SQS fan-out, e-mail subscription, API Gateway logging role owned,
-    no CloudTrail events."""
+    no CloudTrail events, no state-change events."""
     return synthesize(tmp_path_factory.mktemp("cdk-configured"), CONFIGURED_CONTEXT)
 
 

@@ -27,6 +27,7 @@ CONFIGURED_CONTEXT: dict[str, Any] = {
     "sweepMaxWorkers": 4,
     "apiGatewayCloudWatchRole": True,
     "cloudTrailEvents": False,
+    "stateChangeEvents": "off",
 }
 
 

@@ -107,7 +107,8 @@ def _expected_names(stack: Synthesized) -> set[str]:
         queues.add("FanoutDeadLetterQueue")
     if stack.config.cloudtrail_events:
         queues |= {"CloudTrailDeadLetterQueue", "FollowUpDeadLetterQueue"}
-    return BASE_ALARMS | {f"{q}NotEmpty" for q in queues}
+    events = {"StateChangeEventsNotPut"} if stack.config.state_events_bus is not None else set()
+    return BASE_ALARMS | events | {f"{q}NotEmpty" for q in queues}
 
 
 # --- every alarm ----------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match
 
@@ -22,13 +21,13 @@ def test_topic_uses_the_stack_key_and_the_key_rotates(variant: Synthesized) -> N
     variant.template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
 
 
-@pytest.mark.parametrize("service", ["cloudwatch.amazonaws.com", "events.amazonaws.com"])
-def test_key_policy_lets_alarms_and_eventbridge_publish(discovery: Synthesized, service: str) -> None:
+def test_key_policy_lets_alarms_publish(discovery: Synthesized) -> None:
+    # Conditions and the absence of any other service: tests/infra/test_infra_security.py.
     _, key = discovery.only("AWS::KMS::Key")
     allowed = [
         s
         for s in key["Properties"]["KeyPolicy"]["Statement"]
-        if s.get("Principal") == {"Service": service} and s["Effect"] == "Allow"
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} and s["Effect"] == "Allow"
     ]
     assert len(allowed) == 1
     assert sorted(as_list(allowed[0]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
@@ -40,7 +39,7 @@ def test_topic_policy_keeps_cloudwatch_alarms_able_to_publish(discovery: Synthes
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     (alarms,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert alarms["Effect"] == "Allow" and alarms["Action"] == "sns:Publish"
-    assert render(alarms["Condition"]["ArnLike"]["aws:SourceArn"]).endswith(":alarm:*")
+    assert render(alarms["Condition"]["ArnLike"]["aws:SourceArn"]).endswith(f":alarm:{discovery.stack.stack_name}-*")
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
     )
@@ -119,7 +118,7 @@ def test_stage_logs_traces_and_throttles(variant: Synthesized) -> None:
     assert "DestinationArn" in props["AccessLogSetting"] and "$context.requestId" in props["AccessLogSetting"]["Format"]
     (settings,) = props["MethodSettings"]
     assert settings["HttpMethod"] == "*" and settings["ResourcePath"] == "/*"
-    assert settings["LoggingLevel"] == "INFO" and settings["DataTraceEnabled"] is False
+    assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False  # infra/api.py says why
     assert settings["ThrottlingRateLimit"] == constants.API_THROTTLE_RATE_LIMIT
     assert settings["ThrottlingBurstLimit"] == constants.API_THROTTLE_BURST_LIMIT
     access_log_groups = [
@@ -208,14 +207,18 @@ def test_function_environment_matches_the_contract(variant: Synthesized) -> None
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
     }
-    optional = {"SWEEP_QUEUE_URL": config.sqs_fanout, "FOLLOW_UP_QUEUE_URL": config.cloudtrail_events}
+    optional = {
+        "SWEEP_QUEUE_URL": config.sqs_fanout,
+        "FOLLOW_UP_QUEUE_URL": config.cloudtrail_events,
+        "STATE_EVENTS_BUS": config.state_events_bus is not None,  # value: test_infra_state_events.py
+    }
     assert {k: v for k, v in env.items() if k not in optional} == expected
     assert {k for k in optional if k in env} == {k for k, present in optional.items() if present}
 
 
 def test_powertools_layer_is_the_version_pinned_in_requirements(variant: Synthesized) -> None:
     pinned = re.search(
-        r"^aws-lambda-powertools(?:\[[^\]]*\])?==(\S+)$", (REPO_ROOT / "requirements.txt").read_text(), re.M
+        r"^aws-lambda-powertools(?:\[[^\]]*\])?==(\S+)$", (REPO_ROOT / "requirements.in").read_text(), re.M
     ).group(1)
     _, function = variant.only("AWS::Lambda::Function")
     (layer,) = function["Properties"]["Layers"]

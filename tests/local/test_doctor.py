@@ -101,11 +101,11 @@ def template() -> dict[str, Any]:
 class Deployed:
     """The stack in moto, what it created, and doctor run against it."""
 
-    def __init__(self, emulated_athena: Any):
+    def __init__(self, emulated_athena: Any, body: dict[str, Any] | None = None):
         self.emulator = emulated_athena.emulator
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         cloudformation.create_stack(
-            StackName=doctor.STACK_NAME, TemplateBody=json.dumps(template()), Capabilities=["CAPABILITY_IAM"]
+            StackName=doctor.STACK_NAME, TemplateBody=json.dumps(body or template()), Capabilities=["CAPABILITY_IAM"]
         )
         [stack] = cloudformation.describe_stacks(StackName=doctor.STACK_NAME)["Stacks"]
         outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
@@ -325,7 +325,11 @@ def test_with_the_simulator_each_resource_gets_a_line_and_a_denial_fails(deploye
     workgroup = f"arn:aws:athena:{REGION}:{ACCOUNT}:workgroup/{WORKGROUP}"
     table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{deployed.table}"
 
-    def answer(actions, resource, denied=()):
+    topic_policy = boto3.client("sns", region_name=REGION).get_topic_attributes(TopicArn=deployed.topic_arn)[
+        "Attributes"
+    ]["Policy"]
+
+    def answer(actions, resource, denied=(), **extra):
         results = [
             {
                 "EvalActionName": action,
@@ -334,12 +338,13 @@ def test_with_the_simulator_each_resource_gets_a_line_and_a_denial_fails(deploye
             }
             for action in actions
         ]
-        expected = {"PolicySourceArn": role_arn, "ActionNames": list(actions), "ResourceArns": [resource]}
+        expected = {"PolicySourceArn": role_arn, "ActionNames": list(actions), "ResourceArns": [resource], **extra}
         stubber.add_response("simulate_principal_policy", {"EvaluationResults": results}, expected)
 
     with Stubber(iam) as stubber:
         answer(doctor.ATHENA_ACTIONS, workgroup)
-        answer(["sns:Publish"], deployed.topic_arn)
+        # The topic's own policy goes with the question, the role as caller over TLS.
+        answer(["sns:Publish"], deployed.topic_arn, **doctor.resource_policy_parameters(role_arn, topic_policy))
         answer(doctor.TABLE_ACTIONS, table_arn, denied={"dynamodb:PutItem"})
         lines = [check.line() for check in checkup.run()]
         stubber.assert_no_pending_responses()
@@ -348,9 +353,65 @@ def test_with_the_simulator_each_resource_gets_a_line_and_a_denial_fails(deploye
             f"ok    role {role_name} may use athena:ListSessions, athena:GetSession in workgroup(s) {WORKGROUP} "
             "(IAM policy simulator)"
         ),
-        f"ok    role {role_name} may use sns:Publish on the alerts topic (IAM policy simulator)",
+        f"ok    role {role_name} may use sns:Publish on the alerts topic, its topic policy included (IAM policy simulator)",
         f"FAIL  role {role_name} may not dynamodb:PutItem on {table_arn} (implicitDeny) — {doctor.REDEPLOY}",
     ]
+
+
+def test_a_topic_policy_that_denies_the_monitor_fails_the_topic_line(deployed):
+    """Given a topic policy whose Deny shuts the monitor's role out (its identity policy still
+    allows sns:Publish), when doctor asks the simulator with the topic's policy attached, then the
+    explicit deny it answers is a FAIL on the topic line, not an ok."""
+    deployed.healthy()
+    sns = boto3.client("sns", region_name=REGION)
+    role_arn = boto3.client("lambda", region_name=REGION).get_function(FunctionName=deployed.function)["Configuration"][
+        "Role"
+    ]
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyEveryoneButSomeoneElse",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sns:Publish",
+                "Resource": deployed.topic_arn,
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/SomeoneElse"}},
+            }
+        ],
+    }
+    sns.set_topic_attributes(TopicArn=deployed.topic_arn, AttributeName="Policy", AttributeValue=json.dumps(deny))
+    checkup = doctor.Doctor(boto3.Session(), REGION, doctor.Target(), in_process)
+    iam = boto3.client("iam", region_name=REGION)
+    real_client = checkup.client
+    checkup.client = lambda name: iam if name == "iam" else real_client(name)  # type: ignore[method-assign]
+    allowed = {"EvaluationResults": [{"EvalActionName": "athena:ListSessions", "EvalDecision": "allowed"}]}
+    published = sns.get_topic_attributes(TopicArn=deployed.topic_arn)["Attributes"]["Policy"]
+    denied = {
+        "EvaluationResults": [
+            {"EvalActionName": "sns:Publish", "EvalResourceName": deployed.topic_arn, "EvalDecision": "explicitDeny"}
+        ]
+    }
+    with Stubber(iam) as stubber:
+        stubber.add_response("simulate_principal_policy", allowed)
+        stubber.add_response(
+            "simulate_principal_policy",
+            denied,
+            {
+                "PolicySourceArn": role_arn,
+                "ActionNames": ["sns:Publish"],
+                "ResourceArns": [deployed.topic_arn],
+                **doctor.resource_policy_parameters(role_arn, published),
+            },
+        )
+        stubber.add_response("simulate_principal_policy", allowed)
+        lines = [check.line() for check in checkup.run()]
+    role_name = role_arn.rsplit("/", 1)[-1]
+    assert (
+        f"FAIL  role {role_name} may not sns:Publish on {deployed.topic_arn} (explicitDeny) — {doctor.REDEPLOY}"
+        in lines
+    )
+    assert json.loads(published) == deny  # the policy doctor sent is the topic's, as SNS holds it
 
 
 def test_without_the_simulator_the_permission_lines_are_one_skip(deployed):
@@ -447,6 +508,47 @@ def test_no_confirmed_subscription_is_a_warning_not_a_failure(deployed):
     assert lines[-1] == f"doctor: 0 FAIL, 1 WARN, 7 ok, 1 skipped ({REGION})"
 
 
+def fifo_template() -> dict[str, Any]:
+    """-c alertsTopicFifo=true: a FIFO alerts topic, and the alarms' standard topic as AlarmTopicArn."""
+    body = template()
+    body["Resources"]["AlertsTopicCF7C81C9"]["Properties"] = {"TopicName": "alerts.fifo", "FifoTopic": True}
+    body["Resources"]["AlertsAlarmTopic7B1C4D2E"] = {"Type": "AWS::SNS::Topic"}
+    body["Outputs"][doctor.OUTPUT_ALARM_TOPIC_ARN] = {"Value": {"Ref": "AlertsAlarmTopic7B1C4D2E"}}
+    return body
+
+
+def test_with_a_fifo_alerts_topic_doctor_reads_the_alarm_topic_and_suggests_what_can_subscribe(emulated_athena):
+    emulated_athena.emulator.add_workgroup(WORKGROUP)
+    deployed = Deployed(emulated_athena, fifo_template())
+    deployed.heartbeat(minutes_ago=3)
+    status, lines = deployed.doctor()
+    assert status == 0 and deployed.topic_arn.endswith(".fifo")
+    [stack] = boto3.client("cloudformation", region_name=REGION).describe_stacks(StackName=doctor.STACK_NAME)["Stacks"]
+    alarm_topic = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}[doctor.OUTPUT_ALARM_TOPIC_ARN]
+    queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:YOUR-QUEUE.fifo"
+    assert line(lines, "WARN  subscriptions") == (
+        "WARN  subscriptions: none confirmed: nobody receives the alerts — a FIFO topic delivers to SQS queues "
+        "only: subscribe an SQS FIFO queue whose policy lets the topic send: aws sns subscribe --topic-arn "
+        f"{deployed.topic_arn} --protocol sqs --notification-endpoint {queue}"
+    )
+    assert line(lines, "WARN  alarm topic subscriptions") == (
+        "WARN  alarm topic subscriptions: none confirmed: nobody receives the monitor's own alarms — confirm the "
+        f"e-mail AWS sent, or subscribe: aws sns subscribe --topic-arn {alarm_topic} --protocol email "
+        "--notification-endpoint you@example.com"
+    )
+    # alertEmail, with a FIFO alerts topic, subscribes to the alarm topic (moto confirms at once).
+    boto3.client("sns", region_name=REGION).subscribe(
+        TopicArn=alarm_topic, Protocol="email", Endpoint="ops@example.com"
+    )
+    _status, lines = deployed.doctor()
+    assert line(lines, "ok    alarm topic subscriptions") == "ok    alarm topic subscriptions: 1 confirmed (email)"
+
+
+def test_a_standard_alerts_topic_has_no_alarm_topic_line(deployed):
+    _status, lines = deployed.healthy().doctor()
+    assert not [candidate for candidate in lines if "alarm topic" in candidate]
+
+
 def test_pending_confirmations_are_not_counted():
     # moto confirms every subscription at once; these are ListSubscriptionsByTopic entries as SNS
     # lists them while an e-mail waits for its confirmation link.
@@ -474,6 +576,8 @@ def test_doctors_names_are_the_stacks(tmp_path):
     assert doctor.TABLE_ACTIONS == state_table.TABLE_ACTIONS
     data = synthesize(tmp_path, {}).data
     assert {doctor.OUTPUT_TOPIC_ARN, doctor.OUTPUT_TABLE_NAME} <= set(data["Outputs"])
+    fifo = synthesize(tmp_path / "fifo", {"alertsTopicFifo": True, "scheduleMinutes": 3}).data
+    assert doctor.OUTPUT_ALARM_TOPIC_ARN in fifo["Outputs"] and doctor.OUTPUT_ALARM_TOPIC_ARN not in data["Outputs"]
 
     def found(resource_type: str, prefix: str) -> list[dict[str, Any]]:
         return [
@@ -508,3 +612,70 @@ def test_the_probe_goes_through_the_api_route_so_it_counts_no_lambda_error(deplo
     function_error, answer = in_process("athena-session-monitor", probe_event("doctor-probe-0000"))
     assert function_error is None
     assert answer["statusCode"] == 404 and json.loads(answer["body"])["error"] == "SessionNotFound"
+
+
+def test_with_state_change_events_on_the_role_must_be_able_to_put_on_that_bus(deployed):
+    """stateChangeEvents: the function's STATE_EVENTS_BUS names the bus; the simulator is asked
+    about events:PutEvents on its ARN (a name in the function's account and Region, an ARN as is)."""
+    deployed.healthy()
+    checkup = doctor.Doctor(boto3.Session(), REGION, doctor.Target(), in_process)
+    iam = boto3.client("iam", region_name=REGION)
+    checkup.client = lambda name: iam  # type: ignore[method-assign]
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/monitor"
+    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:monitor"
+    other_bus = "arn:aws:events:us-east-1:210987654321:event-bus/platform"
+    with Stubber(iam) as stubber:
+        for bus, decision in (
+            (f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default", "allowed"),
+            (other_bus, "implicitDeny"),
+        ):
+            stubber.add_response(
+                "simulate_principal_policy",
+                {
+                    "EvaluationResults": [
+                        {"EvalActionName": "events:PutEvents", "EvalResourceName": bus, "EvalDecision": decision}
+                    ]
+                },
+                {"PolicySourceArn": role_arn, "ActionNames": ["events:PutEvents"], "ResourceArns": [bus]},
+            )
+        checkup.function = doctor.Function(
+            "monitor", function_arn, role_arn, {contract.ENV_STATE_EVENTS_BUS: "default"}
+        )
+        allowed = checkup.check_events_permissions()
+        checkup.function = doctor.Function(
+            "monitor", function_arn, role_arn, {contract.ENV_STATE_EVENTS_BUS: other_bus}
+        )
+        denied = checkup.check_events_permissions()
+        stubber.assert_no_pending_responses()
+    assert allowed is not None and allowed.line() == (
+        "ok    role monitor may use events:PutEvents on the event bus default (IAM policy simulator)"
+    )
+    assert denied is not None and denied.line().startswith(
+        f"FAIL  role monitor may not events:PutEvents on {other_bus} (implicitDeny)"
+    )
+    checkup.function = doctor.Function("monitor", function_arn, role_arn, {})
+    assert checkup.check_events_permissions() is None  # stateChangeEvents "off": no line
+
+
+def test_with_state_change_events_on_the_bus_must_exist(deployed):
+    """The simulator cannot say that the bus is gone: DescribeEventBus does (moto's default bus
+    exists; a named bus nobody created does not)."""
+    deployed.healthy()
+    checkup = doctor.Doctor(boto3.Session(), REGION, doctor.Target(), in_process)
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/monitor"
+    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:monitor"
+    checkup.function = doctor.Function("monitor", function_arn, role_arn, {contract.ENV_STATE_EVENTS_BUS: "default"})
+    found = checkup.check_event_bus()
+    checkup.function = doctor.Function(
+        "monitor", function_arn, role_arn, {contract.ENV_STATE_EVENTS_BUS: "platform-events"}
+    )
+    missing = checkup.check_event_bus()
+    assert found is not None and found.line() == "ok    event bus default exists"
+    assert missing is not None and missing.line().startswith(
+        "FAIL  event bus platform-events not found: every state-change event fails"
+    )
+    boto3.client("events", region_name=REGION).create_event_bus(Name="platform-events")
+    created = checkup.check_event_bus()
+    assert created is not None and created.line() == "ok    event bus platform-events exists"
+    checkup.function = doctor.Function("monitor", function_arn, role_arn, {})
+    assert checkup.check_event_bus() is None  # stateChangeEvents "off": no line

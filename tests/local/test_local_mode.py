@@ -25,7 +25,7 @@ import pytest
 
 from local_mode.api_server import ApiServer, proxy_event
 from local_mode.moto_server import receive_alerts
-from local_mode.runner import SCENARIO, LocalStack, SeededSession, alert_problems
+from local_mode.runner import SCENARIO, LocalStack, SeededSession, alert_problems, event_problems
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "tests" / "events"
@@ -125,6 +125,13 @@ def test_the_one_shot_scenario_alerts_exactly_what_the_lifecycles_imply(tmp_path
     answer = json.loads(result.stdout[result.stdout.index("\n{") + 1 : result.stdout.index("\n}\n") + 2])
     assert answer["session_id"] == nightly and answer["state"] == "TERMINATED"
     assert result.stdout.rstrip().splitlines()[-1].startswith("OK: 4 alerts")
+    # The state-change events the function put on moto's default bus, read back through a rule and
+    # a queue: one line per change, the alerting ones with their severity; none for the final GET.
+    assert re.search(r"EVENT    ml-training  \w{8}  BUSY -> DEGRADED \(warning\)$", result.stdout, re.M)
+    assert re.search(r"EVENT    ml-training  \w{8}  DEGRADED -> FAILED \(critical\)$", result.stdout, re.M)
+    assert re.search(r"EVENT    etl-nightly  \w{8}  TERMINATING -> TERMINATED \(info\)$", result.stdout, re.M)
+    assert "EVENT " not in result.stdout[result.stdout.index("GET http") :]
+    assert re.search(r"; \d+ state-change events, one per change the monitor saw", result.stdout)
     # The function's logs and metrics went to the log file, not into the story.
     logged = [json.loads(line) for line in (tmp_path / "f.log").read_text().splitlines()]
     assert any(line.get("message") == "sweep finished" for line in logged)
@@ -146,6 +153,33 @@ def test_alert_check_names_what_is_missing_and_what_is_unexpected():
         "unexpected FAILED (critical) alert for wg/s-1",
         "unexpected IDLE (warning) alert for s-2",
     ]
+
+
+def _event(session_id: str, previous: str | None, state: str, event_id: str = "") -> dict[str, Any]:
+    return {
+        "event_id": event_id or f"{session_id}-{state}",
+        "previous_state": previous,
+        "state": state,
+        "session": {"session_id": session_id},
+    }
+
+
+def test_event_check_names_a_broken_chain_a_state_out_of_order_a_missing_alert_state_and_a_repeat():
+    script = ((30, "IDLE", None), (60, "DEGRADED", "x"), (90, "FAILED", "y"))
+    seeded = {"s-1": SeededSession("wg", "d", script, (("DEGRADED", "warning"), ("FAILED", "critical")))}
+    good = [_event("s-1", None, "CREATING"), _event("s-1", "CREATING", "DEGRADED"), _event("s-1", "DEGRADED", "FAILED")]
+    assert event_problems(seeded, good) == []  # an IDLE between two looks is not seen: no event, fine
+    assert event_problems(seeded, [good[0], good[2]]) == [
+        "the events of wg/s-1 do not chain: [(None, 'CREATING'), ('DEGRADED', 'FAILED')]",
+        "no DEGRADED event for wg/s-1",
+    ]
+    lifecycle = (
+        "['CREATING', 'DEGRADED', 'FAILED', 'IDLE'], not its lifecycle ['CREATING', 'IDLE', 'DEGRADED', 'FAILED']"
+    )
+    assert event_problems(seeded, [*good, _event("s-1", "FAILED", "IDLE")]) == [
+        f"the events of wg/s-1 report {lifecycle}"
+    ]
+    assert event_problems(seeded, [*good, good[2]])[0] == "event s-1-FAILED put 2 times"
 
 
 # --- API Gateway events and responses ---------------------------------------------------------

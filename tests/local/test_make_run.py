@@ -40,6 +40,7 @@ CLI_ENV_NAMES = {
     "ALERTS_TOPIC_ARN",
     "STATE_TABLE_NAME",
     "FOLLOW_UP_QUEUE_URL",
+    "STATE_EVENTS_BUS",  # the CLI's looks write the ledger: they announce what they record
     "WATCHED_WORKGROUPS",
     "MONITOR_ACCOUNT_ID",
     "LOOKBACK_MINUTES",
@@ -194,6 +195,7 @@ def test_make_run_writes_the_clis_environment_to_a_file_and_prints_the_same_expo
         "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:athena-session-monitor-alerts",
         "STATE_TABLE_NAME": "athena-session-monitor-state",
         "FOLLOW_UP_QUEUE_URL": f"{moto}/123456789012/athena-session-monitor-follow-ups",
+        "STATE_EVENTS_BUS": "default",
         "WATCHED_WORKGROUPS": "etl-nightly,ml-training,notebooks",
         "MONITOR_ACCOUNT_ID": "123456789012",
         "LOOKBACK_MINUTES": "15",
