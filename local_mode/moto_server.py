@@ -143,27 +143,7 @@ def create_alerting_resources(
     dynamodb = aws_client("dynamodb", endpoint_url)
     topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
     queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    # What AWS requires before SNS may deliver to a queue (moto does not check it).
-    sqs.set_queue_attributes(
-        QueueUrl=queue_url,
-        Attributes={
-            "Policy": json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "sns.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": queue_arn,
-                            "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-                        }
-                    ],
-                }
-            )
-        },
-    )
+    queue_arn = allow_to_send(sqs, queue_url, "sns.amazonaws.com", topic_arn)
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     dynamodb.create_table(
         TableName=table_name,
@@ -183,6 +163,26 @@ def create_alerting_resources(
     for client in (sns, sqs, dynamodb):
         client.close()
     return AlertingResources(endpoint_url, topic_arn, table_name, queue_url)
+
+
+def allow_to_send(sqs: Any, queue_url: str, service: str, source_arn: str) -> str:
+    """The queue policy AWS requires before ``service`` (SNS, EventBridge) may send to a queue on
+    behalf of ``source_arn`` (a topic, a rule); moto does not check it. Returns the queue's ARN."""
+    queue_arn = str(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    return queue_arn
 
 
 def receive_alerts(resources: AlertingResources, sqs: Any = None) -> list[dict[str, Any]]:
@@ -238,7 +238,6 @@ def create_event_inbox(
     sqs = aws_client("sqs", endpoint_url)
     try:
         queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         rule_arn = events.put_rule(
             Name=rule_name,
             EventBusName=bus,
@@ -246,20 +245,7 @@ def create_event_inbox(
                 pattern or {"source": [STATE_EVENTS_SOURCE], "detail-type": [STATE_EVENTS_DETAIL_TYPE]}
             ),
         )["RuleArn"]
-        # What AWS requires before a rule may send to a queue (moto does not check it).
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-                }
-            ],
-        }
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+        queue_arn = allow_to_send(sqs, queue_url, "events.amazonaws.com", rule_arn)
         events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "inbox", "Arn": queue_arn}])
     finally:
         events.close()

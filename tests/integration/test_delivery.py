@@ -31,21 +31,9 @@ def _alert(session_id: str = "7cc5b9a4-1f2e-4d3c-9b8a-0123456789ab", state: str 
 
 
 def _allow_topic(sqs, queue_url: str, topic_arn: str) -> str:
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-            }
-        ],
-    }
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
-    return arn
+    from local_mode.moto_server import allow_to_send
+
+    return allow_to_send(sqs, queue_url, "sns.amazonaws.com", topic_arn)
 
 
 def _drain(sqs, queue_url: str) -> list[dict]:
