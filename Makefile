@@ -100,7 +100,7 @@ integration: $(STAMP)
 infra: $(STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest tests/infra
 
-bench: $(STAMP)  ## benchmarks: cold start vs the boto3 floor, warm per-call CPU, 1k/10k sweeps, asset size (BENCH_ARGS=--quick: ~1 min)
+bench: $(STAMP)  ## benchmarks: cold start vs the boto3 floor, warm per-call CPU, 1k/10k/100k sweeps, CloudTrail events, cost model, asset size (~10 min; BENCH_ARGS=--quick: ~2 min, skips 100k)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 run: $(STAMP)  ## the monitor locally (moto + Athena emulator), API and Swagger UI on :8080, until Ctrl-C

@@ -6,7 +6,11 @@ interleaved, in a rotating order, so they share the machine's noise. The child t
 (``perf_counter`` and ``process_time`` around the code below); the parent also records the whole
 process's wall time, which adds interpreter start-up.
 
-Floor: ``import boto3; boto3.client("athena")``, the least any function calling Athena pays.
+Floor: ``import boto3; boto3.client("athena")``, the least any function calling Athena pays. It
+runs as a plain script: it does not get the handler's collector trick (coldstart.py: the garbage
+collector frozen after the imports), which would make it some 9% faster.
+The handler's runs are configured as deployed (table and topic set: ``deployed()``), so its first
+answer creates the DynamoDB client and reads the alert ledger (one stubbed Query).
 Then ``python -X importtime`` (median of several runs) says where the time beyond the floor goes.
 """
 
@@ -35,10 +39,32 @@ STUB = (
     "_stub.activate()\n"
     "_context, _api = LambdaContext(), api_event('/sessions/s-1')\n"
 )
+
+
+# Deployed, the function has its table and topic (``deployed()``): its first answer also needs the
+# DynamoDB client and reads the alert ledger with one Query. The client is created in the timed
+# code, right after the Athena one (clients.client caches it: the handler gets the same one); its
+# Query is answered by a Stubber attached with the clock stopped, as Athena's GetSession is.
+def deployed() -> dict[str, str]:
+    """The table and topic the stack gives the function (session_contract's names)."""
+    import session_contract as contract
+
+    return {
+        contract.ENV_STATE_TABLE_NAME: "athena-session-monitor-state",
+        contract.ENV_ALERTS_TOPIC_ARN: "arn:aws:sns:us-east-1:123456789012:athena-session-monitor-alerts",
+    }
+
+
+DDB_CLIENT = "_ddb = clients.client('dynamodb')\n"
+DDB_STUB = (
+    "_ddb_stub = Stubber(_ddb)\n"
+    "_ddb_stub.add_response('query', {'Items': [], 'Count': 0, 'ScannedCount': 0})\n"
+    "_ddb_stub.activate()\n"
+)
 FLOOR = "import boto3\n_client = boto3.client('athena', region_name='us-east-1')\n"
 ENTRY_AND_CLIENT = (
     "import session_monitor.entry as _entry\nfrom session_monitor.integration import clients\n"
-    "_client = clients.client('athena')\n"
+    "_client = clients.client('athena')\n" + DDB_CLIENT
 )
 
 
@@ -51,6 +77,9 @@ class Variant:
     untimed: str = ""  # then this, with the clock stopped
     then: str = ""  # then this, timed again
 
+
+# Issue 16's targets for a cold container's first answer, as wall time × its floor's.
+TARGETS = {"cold_direct": 1.25, "cold_api": 1.5}
 
 VARIANTS = [
     Variant("floor", "floor: import boto3 + athena client", FLOOR, None),
@@ -74,7 +103,7 @@ VARIANTS = [
         "cold start to first answer: direct {SessionId}",
         ENTRY_AND_CLIENT,
         "floor_call",
-        untimed=STUB,
+        untimed=STUB + DDB_STUB,
         then="_entry.handler({'SessionId': 's-1'}, _context)\n",
     ),
     Variant(
@@ -82,7 +111,7 @@ VARIANTS = [
         "cold start to first answer: GET /sessions/{id}",
         ENTRY_AND_CLIENT,
         "floor_call",
-        untimed=STUB,
+        untimed=STUB + DDB_STUB,
         then="_r = _entry.handler(_api, _context)\nassert _r['statusCode'] == 200, _r\n",
     ),
 ]
@@ -122,8 +151,88 @@ def _run_child(variant: Variant, env: dict[str, str], out: Path) -> dict[str, An
     return result
 
 
+# Where a cold first answer goes, step by step: each step timed on its own in a fresh interpreter
+# (wall ms, perf_counter), the floor's steps beside ours. The API's lazy import is done as a step
+# of its own before the request, so the request's time is the resolver's first call alone.
+STEPS = """import time as _time, json as _json, os as _os, sys as _sys
+_marks = []
+def _mark(name, since):
+    _marks.append((name, (_time.perf_counter() - since) * 1000))
+    return _time.perf_counter()
+_t = _time.perf_counter()
+if _os.environ['BENCH_ROUTE'] == 'floor':
+    import boto3
+    _t = _mark('import', _t)
+    _client = boto3.client('athena', region_name='us-east-1')
+    _t = _mark('client', _t)
+else:
+    import session_monitor.entry as _entry
+    _t = _mark('import', _t)
+    from session_monitor.integration import clients
+    _client = clients.client('athena')
+    _ddb = clients.client('dynamodb')
+    _t = _mark('client', _t)
+{untimed}
+_t = _time.perf_counter()
+if _os.environ['BENCH_ROUTE'] == 'floor':
+    _client.get_session(SessionId='s-1')
+elif _os.environ['BENCH_ROUTE'] == 'direct':
+    _entry.handler({{'SessionId': 's-1'}}, _context)
+else:
+    import session_monitor.api
+    _t = _mark('api import', _t)
+    assert _entry.handler(_api, _context)['statusCode'] == 200
+_mark('first call', _t)
+with open(_os.environ['BENCH_OUT'], 'w') as _out:
+    _json.dump(dict(_marks), _out)
+"""
+ROUTES = ("floor", "direct", "api")
+
+
+def measure_steps(runs: int, env: dict[str, str], out: Path) -> dict[str, dict[str, float]]:
+    """Median wall ms of each step of a cold first answer, per route (floor, direct, GET)."""
+    samples: dict[str, list[dict[str, float]]] = {route: [] for route in ROUTES}
+    ddb_stub = "".join(f"    {line}\n" for line in DDB_STUB.splitlines())
+    code = STEPS.format(untimed=STUB + "if _os.environ['BENCH_ROUTE'] != 'floor':\n" + ddb_stub)
+    for _ in range(runs):
+        for route in ROUTES:
+            proc = subprocess.run(
+                common.lambda_python("-c", code),
+                env={**env, "BENCH_OUT": str(out), "BENCH_ROUTE": route},
+                cwd=common.WORK,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"cold-start steps child {route} failed:\n{proc.stderr[-3000:]}")
+            samples[route].append(json.loads(out.read_text()))
+    return {
+        route: {step: round(common.median([s[step] for s in rows]), 1) for step in rows[0]}
+        for route, rows in samples.items()
+    }
+
+
+def _ratios(results: dict[str, Any], samples: dict[str, list[dict[str, Any]]]) -> None:
+    """Each variant against its floor: ratios of the medians, and the median of per-round ratios."""
+    for name, row in results.items():
+        if row["floor"]:
+            floor = results[row["floor"]]
+            row["wall_ratio"] = row["wall_ms"]["median"] / floor["wall_ms"]["median"]
+            row["cpu_ratio"] = row["cpu_ms"]["median"] / floor["cpu_ms"]["median"]
+            row["wall_over_floor_ms"] = row["wall_ms"]["median"] - floor["wall_ms"]["median"]
+            # Per round: this variant over its floor in the same round (they ran back to back, so
+            # they shared that moment's load), then the median of those ratios.
+            for unit in ("wall", "cpu"):
+                paired = [
+                    mine[f"{unit}_ms"] / theirs[f"{unit}_ms"]
+                    for mine, theirs in zip(samples[name], samples[row["floor"]], strict=True)
+                ]
+                row[f"paired_{unit}_ratio"] = common.summary(paired)
+
+
 def measure(runs: int) -> dict[str, Any]:
-    env = common.lambda_env(common.build_asset("asset"), common.lambda_site(), extra_path=[common.REPO])
+    env = common.lambda_env(common.build_asset("asset"), common.lambda_site(), extra_path=[common.REPO], **deployed())
     samples: dict[str, list[dict[str, Any]]] = {v.name: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(dir=common.WORK) as tmp:
         out = Path(tmp) / "child.json"
@@ -131,6 +240,7 @@ def measure(runs: int) -> dict[str, Any]:
             order = VARIANTS[round_ % len(VARIANTS) :] + VARIANTS[: round_ % len(VARIANTS)]
             for variant in order:
                 samples[variant.name].append(_run_child(variant, env, out))
+        steps = measure_steps(runs, env, out)
     results: dict[str, Any] = {}
     for variant in VARIANTS:
         rows = samples[variant.name]
@@ -143,13 +253,8 @@ def measure(runs: int) -> dict[str, Any]:
             "tracer_on": rows[0]["tracer_on"],
             "requests_imported": rows[0]["requests_imported"],
         }
-    for _name, row in results.items():
-        if row["floor"]:
-            floor = results[row["floor"]]
-            row["wall_ratio"] = row["wall_ms"]["median"] / floor["wall_ms"]["median"]
-            row["cpu_ratio"] = row["cpu_ms"]["median"] / floor["cpu_ms"]["median"]
-            row["wall_over_floor_ms"] = row["wall_ms"]["median"] - floor["wall_ms"]["median"]
-    return {"runs": runs, "variants": results}
+    _ratios(results, samples)
+    return {"runs": runs, "variants": results, "steps": steps, "targets": TARGETS}
 
 
 # --- python -X importtime ------------------------------------------------------------------
@@ -220,7 +325,7 @@ def compile_ms(asset: Path, modules: list[str], repeats: int = 25) -> float:
 def importtime_breakdown(repeats: int) -> dict[str, Any]:
     """Where the import time beyond the floor goes, by package, with who pulled each package in."""
     asset = common.build_asset("asset")
-    env = common.lambda_env(asset, common.lambda_site())
+    env = common.lambda_env(asset, common.lambda_site(), **deployed())
     codes = {
         "floor": VARIANTS[0].code,
         "entry": "import session_monitor.entry",

@@ -24,6 +24,7 @@ import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / ".bench"  # scratch space, gitignored
@@ -220,6 +221,28 @@ def machine_facts() -> dict[str, object]:
         "commit": git("rev-parse", "--short", "HEAD"),
         "lambda_src_uncommitted_changes": bool(dirty),
     }
+
+
+def log_facts(path: Path) -> dict[str, Any]:
+    """What a function process wrote to stdout (Lambda sends it to CloudWatch Logs): bytes, lines,
+    and the custom metrics its EMF lines define, one per namespace, metric name and dimension set
+    with its values (what CloudWatch bills as one metric)."""
+    size, lines, metrics = 0, 0, set()
+    with path.open("rb") as log:
+        for raw in log:
+            size, lines = size + len(raw), lines + 1
+            if b'"_aws"' not in raw:
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+                for dimensions in directive.get("Dimensions", []):
+                    key = ",".join(f"{name}={record.get(name)}" for name in dimensions)
+                    for metric in directive.get("Metrics", []):
+                        metrics.add(f"{directive.get('Namespace')}/{metric['Name']}[{key}]")
+    return {"bytes": size, "lines": lines, "emf_metrics": sorted(metrics)}
 
 
 def write_json(path: Path, data: object) -> None:

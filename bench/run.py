@@ -1,7 +1,7 @@
 """Run every benchmark, print one markdown report, write bench/results.json.
 
-    .venv/bin/python -m bench.run            # full run, about 2.5 minutes on 2 cores
-    .venv/bin/python -m bench.run --quick    # fewer repeats, naive baseline sampled: about 1 minute
+    .venv/bin/python -m bench.run            # full run, about 10 minutes on 2 cores (5 of them the 100k sweep)
+    .venv/bin/python -m bench.run --quick    # fewer repeats, naive baseline sampled, no 100k sweep: ~2 minutes
     .venv/bin/python -m bench.run --only cold,warm
     .venv/bin/python -m bench.run --only load  # concurrent API + overlapping sweeps: ~10 s (--quick ~7 s)
 
@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import asset_size, cold_start, common, load, sweep_scale, warm
+from bench import asset_size, cloudtrail_events, cold_start, common, cost_model, load, sweep_scale, warm
 
-PARTS = ("cold", "warm", "sweep", "load", "asset")
+PARTS = ("cold", "warm", "sweep", "cloudtrail", "load", "asset")
 
 
 def _ms(summary: dict[str, float]) -> str:
@@ -132,17 +133,57 @@ def _render_cold(cold: dict[str, Any]) -> list[str]:
         "",
         (f"### Init: fresh Lambda-like interpreters, {cold['runs']} runs each, interleaved (ms, median [p25–p75])"),
         "",
-        "| variant | wall | CPU | wall × floor | CPU × floor |",
-        "|---|---|---|---|---|",
+        "| variant | wall | CPU | wall × floor | CPU × floor | per-round wall × floor [p25–p75] |",
+        "|---|---|---|---|---|---|",
     ]
     for row in cold["variants"].values():
-        ratio = f"{row['wall_ratio']:.2f} | {row['cpu_ratio']:.2f}" if row.get("floor") else "floor | floor"
+        ratio = (
+            f"{row['wall_ratio']:.2f} | {row['cpu_ratio']:.2f} | {_ratio(row['paired_wall_ratio'])}"
+            if row.get("floor")
+            else "floor | floor | floor"
+        )
         lines.append(f"| {row['label']} | {_ms(row['wall_ms'])} | {_ms(row['cpu_ms'])} | {ratio} |")
     tracing = next(iter(r["tracer_on"] for n, r in cold["variants"].items() if n == "entry"))
     lines.append(f"\nTracer initialised (X-Ray on) in the handler's process: {tracing}.")
+    lines += _render_first_answer(cold)
     imports = cold["importtime"]
     for name, title in (("entry", "import session_monitor.entry"), ("entry_api", "+ session_monitor.api")):
         lines += _render_importtime(title, imports[name], imports["repeats"])
+    return lines
+
+
+def _ratio(summary: dict[str, float]) -> str:
+    return f"{summary['median']:.2f} [{summary['p25']:.2f}–{summary['p75']:.2f}]"
+
+
+def _render_first_answer(cold: dict[str, Any]) -> list[str]:
+    """Issue 16's ratios against their targets (judged on the per-round paired wall ratio: each
+    round's variant over its floor in the same round), then where each route's first answer goes."""
+    variants, lines = cold["variants"], [""]
+    for name, target in cold.get("targets", {}).items():
+        row = variants[name]
+        ratio = row["paired_wall_ratio"]["median"]
+        verdict = "meets" if ratio <= target else "**misses**"
+        lines.append(
+            f"- {row['label']}: **{ratio:.2f}× the floor** (median of per-round paired wall ratios; ratio of "
+            f"medians: wall {row['wall_ratio']:.2f}×, CPU {row['cpu_ratio']:.2f}×), {verdict} the target of "
+            f"≤ {target}×"
+        )
+    steps = cold.get("steps")
+    if not steps:
+        return lines
+    names = list(dict.fromkeys(step for route in steps.values() for step in route))
+    lines += [
+        "",
+        f"#### A cold first answer step by step (wall ms, median of {cold['runs']} fresh interpreters per route)",
+        "",
+        "| route | " + " | ".join(names) + " | total |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    labels = {"floor": "floor (boto3)", "direct": "direct {SessionId}", "api": "GET /sessions/{id}"}
+    for route, marks in steps.items():
+        cells = [f"{marks[n]:.1f}" if n in marks else "" for n in names]
+        lines.append(f"| {labels.get(route, route)} | " + " | ".join(cells) + f" | {sum(marks.values()):.1f} |")
     return lines
 
 
@@ -216,12 +257,54 @@ def _render_sweep(sweep: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in sweep["scenarios"]:
-        lines += [_sweep_row(scenario["sessions"], label, run) for label, run in scenario["sweeps"].items()]
+        lines += [_sweep_row(_sessions(scenario), label, run) for label, run in scenario["sweeps"].items()]
         lines.append(_naive_row(scenario))
-    return lines + _render_capacity(sweep["capacity"])
+    for name, why in sweep.get("skipped", {}).items():
+        workgroups, per_workgroup = sweep_scale.SCENARIOS[name]
+        lines.append(f"| {workgroups * per_workgroup:,} ({workgroups:,} workgroups) | {why} | | | | | | | |")
+    return lines + _render_sweep_aws(sweep) + _render_capacity(sweep["capacity"])
 
 
-def _sweep_row(sessions: int, label: str, run: dict[str, Any]) -> str:
+def _sessions(scenario: dict[str, Any]) -> str:
+    """The scenario's size: sessions and workgroups."""
+    workgroups = f"{scenario['workgroups']:,} workgroup{'' if scenario['workgroups'] == 1 else 's'}"
+    return f"{scenario['sessions']:,} ({workgroups})"
+
+
+def _render_sweep_aws(sweep: dict[str, Any]) -> list[str]:
+    """Per sweep: DynamoDB reads and writes, SNS publishes and log output, counted on the function's
+    clients (request units estimated from the items' sizes: bench/aws_calls.py)."""
+    lines = [
+        "",
+        "DynamoDB, SNS and logs per sweep (counted by hooks on the function's clients):",
+        "",
+        (
+            "| sessions | run | DynamoDB reads: calls, items, RRU | writes: calls, items, WRU | SNS publishes | "
+            "other calls | log KB | EMF metrics |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in sweep["scenarios"]:
+        for label, run in scenario["sweeps"].items():
+            aws, log = run.get("aws"), run.get("log")
+            if not aws or not log:
+                continue
+            db, calls = aws["dynamodb"], aws["calls"]
+            other = ", ".join(
+                f"{op} {n}"
+                for op, n in calls.items()
+                if not op.startswith(("athena:", "dynamodb:")) and op != "sns:Publish"
+            )
+            lines.append(
+                f"| {_sessions(scenario)} | {label} | {db.get('read_calls', 0):,}, {db.get('items_read', 0):,}, "
+                f"{db.get('rru', 0):,.1f} | {db.get('write_calls', 0):,}, {db.get('items_written', 0):,}, "
+                f"{db.get('wru', 0):,.0f} | {calls.get('sns:Publish', 0):,} | {other or '-'} | "
+                f"{log['bytes'] / 1024:,.1f} | {len(log['emf_metrics'])} |"
+            )
+    return lines
+
+
+def _sweep_row(sessions: str, label: str, run: dict[str, Any]) -> str:
     """One measured sweep of a scenario (ours, in one of its configurations)."""
     calls = ", ".join(f"{op} {n}" for op, n in run["athena_calls"].items())
     if run.get("filtered_list_pages"):  # the per-state listings that find short-lived sessions
@@ -235,6 +318,44 @@ def _sweep_row(sessions: int, label: str, run: dict[str, Any]) -> str:
     )
 
 
+def _render_cloudtrail(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        (
+            "### CloudTrail discovery: one session's life through the handler, per event "
+            f"(median of {result['rounds']} rounds; X-Ray on)"
+        ),
+        "",
+        (
+            "| event | invocations | Athena calls | DynamoDB reads (RRU) | writes (WRU) | SQS messages | "
+            "other AWS calls | CPU ms | wall ms |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, event in result["events"].items():
+        db = event["dynamodb"]
+        athena = ", ".join(f"{op} {n}" for op, n in event["athena_calls"].items()) or "0"
+        other = ", ".join(
+            f"{op} {n}" for op, n in event["aws_calls"].items() if not op.startswith(("dynamodb:", "sqs:SendMessage"))
+        )
+        varied = " (varied between rounds)" if event["counts_varied_between_rounds"] else ""
+        lines.append(
+            f"| {name}{varied} | {event['invocations']} | {athena} | {db.get('read_calls', 0)} "
+            f"({db.get('rru', 0):g}) | {db.get('write_calls', 0)} ({db.get('wru', 0):g}) | "
+            f"{event['sqs_messages_queued']} | {other or '-'} | {_ms(event['cpu_ms'])} | {_ms(event['wall_ms'])} |"
+        )
+    events = result["events"]
+    started = events["StartSession"]["invocations"] + events["start check"]["invocations"]
+    ended = events["TerminateSession"]["invocations"] + events["terminate re-check"]["invocations"]
+    lines.append(
+        f"\nInvocations counted: a StartSession call cost {started} (its event and the delayed start check), a "
+        f"TerminateSession call {ended} (its event, and a re-check because the session was still TERMINATING; "
+        "1 when the first look already sees TERMINATED). ListSessions calls: "
+        f"{sum(e['athena_calls'].get('ListSessions', 0) for e in events.values())}."
+    )
+    return lines
+
+
 def _naive_row(scenario: dict[str, Any]) -> str:
     """The naive baseline's row: measured, or sampled on some workgroups and scaled up."""
     naive = scenario["naive"]
@@ -245,7 +366,7 @@ def _naive_row(scenario: dict[str, Any]) -> str:
         else "measured"
     )
     return (
-        f"| {scenario['sessions']} | naive baseline ({how}) | {naive['estimated_wall_s']:.1f} | "
+        f"| {_sessions(scenario)} | naive baseline ({how}) | {naive['estimated_wall_s']:.1f} | "
         f"{naive['cpu_s']:.2f} | | ListSessions {naive['pages']}, GetSession {naive['get_sessions']} "
         f"| 0 | {naive['peak_rss_mb']:.0f} | 1 |"
     )
@@ -269,6 +390,19 @@ def _render_capacity(cap: dict[str, Any]) -> list[str]:
             f"sweep, ~{_round(cap[f'steady_sessions_in_{seconds}s'])} steady state, "
             f"~{_round(cap[f'one_workgroup_sessions_in_{seconds}s'])} in one workgroup (sequential pages)"
         )
+    if "vcpu" not in cap:
+        return lines
+    per_session = cap["cpu_ms_per_session"]
+    lines.append(
+        f"- CPU-bound at the stack's {cap['memory_mb']} MB ({cap['vcpu']:.2f} of a vCPU): the function's own CPU "
+        f"is {per_session['first'] * 1000:.0f} µs per session on a first sweep and "
+        f"{per_session['no_change'] * 1000:.0f} µs steady state (on this machine's cores), so "
+        + "; ".join(
+            f"in {seconds} s ~{_round(cap[f'cpu_bound_first_sessions_in_{seconds}s'])} on a first sweep, "
+            f"~{_round(cap[f'cpu_bound_no_change_sessions_in_{seconds}s'])} steady state"
+            for seconds in sweep_scale.CAPACITY_SECONDS
+        )
+    )
     return lines
 
 
@@ -288,9 +422,20 @@ SECTIONS = (
     ("cold", _render_cold),
     ("warm", _render_warm),
     ("sweep", _render_sweep),
+    ("cloudtrail", _render_cloudtrail),
     ("load", _render_load),
     ("asset", _render_asset),
 )
+
+
+# The parts the cost model needs: per sweep, per session's life, per cold start (INIT).
+COST_PARTS = ("sweep", "cloudtrail", "cold")
+
+
+def _count_stack() -> dict[str, int | None]:
+    """The stack's alarm metrics and customer-managed keys, from the bench's own synth of it."""
+    usage = cost_model.counted_usage(cost_model.Usage(), fresh=True)
+    return {"alarm_metrics": usage.alarm_metrics, "kms_keys": usage.kms_keys}
 
 
 def render(results: dict[str, Any]) -> str:
@@ -298,8 +443,25 @@ def render(results: dict[str, Any]) -> str:
     for part, render_part in SECTIONS:
         if results.get(part):
             lines += render_part(results[part])
+    if all(results.get(part) for part in COST_PARTS):
+        lines += ["", *cost_model.render(cost_model.model(results))]
     lines += ["", f"Total benchmark time: {results['duration_s']:.0f} s."]
     return "\n".join(lines)
+
+
+def _steps(quick: bool) -> dict[str, Callable[[], Any]]:
+    """Each part of the bench, to run."""
+    return {
+        "cold": lambda: {
+            **cold_start.measure(5 if quick else 15),
+            "importtime": cold_start.importtime_breakdown(2 if quick else 5),
+        },
+        "warm": lambda: warm.measure(batch=50 if quick else 100, batches=5 if quick else 15),
+        "sweep": lambda: sweep_scale.measure(quick=quick),
+        "cloudtrail": lambda: cloudtrail_events.measure(quick=quick),
+        "load": lambda: load.measure(quick=quick),
+        "asset": asset_size.measure,
+    }
 
 
 def main() -> None:
@@ -316,21 +478,14 @@ def main() -> None:
     started = time.perf_counter()
     common.WORK.mkdir(exist_ok=True)
     results: dict[str, Any] = {"machine": common.machine_facts(), "quick": args.quick}
-    steps = {
-        "cold": lambda: {
-            **cold_start.measure(5 if args.quick else 15),
-            "importtime": cold_start.importtime_breakdown(2 if args.quick else 5),
-        },
-        "warm": lambda: warm.measure(batch=50 if args.quick else 100, batches=5 if args.quick else 15),
-        "sweep": lambda: sweep_scale.measure(quick=args.quick),
-        "load": lambda: load.measure(quick=args.quick),
-        "asset": asset_size.measure,
-    }
+    steps = _steps(args.quick)
     for part in parts:
         step_started = time.perf_counter()
         print(f"bench: {part} ...", file=sys.stderr, flush=True)
         results[part] = steps[part]()
         results.setdefault("step_seconds", {})[part] = round(time.perf_counter() - step_started, 1)
+    if all(part in parts for part in COST_PARTS):
+        results["stack"] = _count_stack()
     results["duration_s"] = time.perf_counter() - started
     common.write_json(args.output, results)
     print(render(results))

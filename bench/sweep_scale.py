@@ -1,18 +1,24 @@
-"""Sweep cost at 1k and 10k sessions, every Athena call taking 50 ms, against a naive sweep.
+"""Sweep cost at 100, 1k, 10k and 100k sessions, every Athena call taking 50 ms, against a naive sweep.
 
 Three processes per scenario, so each one's CPU and memory are its own:
 - services (the venv): the Athena emulator over HTTP, every call delayed by the emulator's
   ``slow`` fault (``inject_fault(kind="slow", delay_seconds=..., times=None)``, no session or
   workgroup filter: it applies to every call), and moto's ThreadedMotoServer for SNS and DynamoDB.
 - the function (Lambda-like, see ``bench/common.py``): one scheduled invocation through
-  ``session_monitor.entry.handler``, as EventBridge sends it, with SWEEP_MAX_WORKERS=16.
+  ``session_monitor.entry.handler``, as EventBridge sends it, with SWEEP_MAX_WORKERS=16. Its calls
+  to DynamoDB, SNS, SQS and EventBridge are counted by hooks on its clients (``bench/aws_calls.py``),
+  its log output (EMF metrics included) is kept and measured.
 - the naive baseline (Lambda-like, boto3 only): per workgroup, ListSessions pages, then
   GetSession for every session, one call at a time. It sends no alerts, so it is a lower bound.
 
-Population per workgroup of 100: 56% IDLE, 40% BUSY, 2% DEGRADED (alerted in the first sweep),
-2% that terminate 5 minutes in (the emulator clock is advanced 10 minutes before the second
-sweep, so they drop out of ListSessions and each needs a GetSession and an alert). The third sweep
-sees no change: the steady state of a quiet account.
+Population (every 50 sessions, counted across workgroups): 56% IDLE, 40% BUSY, 2% DEGRADED
+(alerted in the first sweep), 2% that terminate 5 minutes in (the emulator clock is advanced 10
+minutes before the second sweep, so they drop out of ListSessions and each needs a GetSession and
+an alert). The third sweep sees no change: the steady state of a quiet account.
+
+100k sessions are 1,000 workgroups of 100: about 6 minutes on 2 shared cores, most of it moto's
+CPU. ``--quick`` skips it and says so (the cost model then scales the 10k scenario's counts, which
+are exactly linear in workgroups of the same population).
 """
 
 from __future__ import annotations
@@ -40,7 +46,17 @@ DELAY_SECONDS = 0.05
 WORKERS = 16
 ADVANCE_SECONDS = 600
 PER_WORKGROUP = 100
-SCENARIOS = {"1k": (10, PER_WORKGROUP), "10k": (100, PER_WORKGROUP)}
+SCENARIOS = {
+    "100": (1, PER_WORKGROUP),
+    "1k": (10, PER_WORKGROUP),
+    "10k": (100, PER_WORKGROUP),
+    "100k": (1000, PER_WORKGROUP),
+}
+QUICK_SKIPS = {"100k": "skipped by --quick (about 6 minutes on 2 cores); run make bench for it"}
+CAPACITY_FROM = "10k"  # the largest scenario a quick run also measures
+# Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB (Lambda developer
+# guide, "Configure Lambda function memory"); the stack's function has FUNCTION_MEMORY_MB.
+MB_PER_VCPU = 1769
 CAPACITY_SECONDS = (300, 900)  # the stack's timeout (= the 5-minute schedule), and Lambda's maximum
 
 
@@ -72,16 +88,43 @@ def _serve_athena(workgroups: int, per_workgroup: int, delay: float) -> None:
     emulator = AthenaEmulator(Clock(start))
     names = [f"wg-{i:03d}" for i in range(workgroups)]
     population: dict[str, int] = {}
-    for name in names:
+    for number, name in enumerate(names):
         emulator.add_workgroup(name)
         for index in range(per_workgroup):
-            script, kind = _script(index)
+            script, kind = _script(number * per_workgroup + index)
             emulator.start_session(name, idle_timeout_minutes=480, script=script)
             population[kind] = population.get(kind, 0) + 1
+    emulator.drain_trail()  # the CloudTrail records of 100k StartSessions: nobody reads them here
+    _index_by_workgroup(emulator)
     emulator.clock.advance(lead)
     emulator.inject_fault(kind="slow", delay_seconds=delay, times=None)
     with EmulatorServer(emulator) as server:
         _answer_commands({"url": server.endpoint_url, "workgroups": names, "population": population}, emulator)
+
+
+def _index_by_workgroup(emulator: Any) -> None:
+    """Make the emulator's listings read one workgroup's sessions, as Athena's do.
+
+    The emulator answers ListSessions by scanning every session it holds and keeping the
+    workgroup's: O(all sessions) per call, 4,000 calls per sweep at 1,000 workgroups, so a 100k
+    sweep would measure that scan. Sessions are all started before the run, so an index built here
+    stays complete; the listing is still the emulator's own (settled, filtered, newest first), run
+    on the indexed workgroup's sessions: ListSessions holds the emulator's lock while it lists, and
+    every other use of its sessions takes that lock too.
+    """
+    by_workgroup: dict[str, dict[str, Any]] = {}
+    for session_id, session in emulator._sessions.items():
+        by_workgroup.setdefault(session.workgroup, {})[session_id] = session
+    every_session = emulator._sessions
+
+    def listing(workgroup: str, state_filter: str | None) -> list[Any]:
+        emulator._sessions = by_workgroup.get(workgroup, {})
+        try:
+            return type(emulator)._listing(emulator, workgroup, state_filter)
+        finally:
+            emulator._sessions = every_session
+
+    emulator._listing = listing
 
 
 def _serve_moto() -> None:
@@ -206,9 +249,11 @@ def _peak_rss_mb() -> float:
 
 def _function(out: Path) -> None:
     import session_monitor.entry as entry
+    from bench import aws_calls
     from tests.helpers import LambdaContext, load_event
 
     after_import = _peak_rss_mb()
+    counter = aws_calls.install()
     event = load_event("scheduled_event.json")
     wall0, cpu0 = time.perf_counter(), time.process_time()
     error = None
@@ -224,6 +269,7 @@ def _function(out: Path) -> None:
                 "peak_rss_mb": _peak_rss_mb(),
                 "rss_after_import_mb": after_import,
                 "error": error,
+                "aws": counter.snapshot(),
                 "alerts_sent": len(report.get("alerts_sent", [])),
                 "alerts_suppressed": len(report.get("alerts_suppressed", [])),
                 "sessions_by_state": report.get("sessions_by_state", {}),
@@ -273,19 +319,21 @@ def _naive(out: Path, workgroups: Sequence[str]) -> None:
 
 
 def _run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run a child; its result, with what it logged (``log``: bytes, lines, EMF metrics)."""
     with tempfile.TemporaryDirectory(dir=common.WORK) as tmp:
-        out = Path(tmp) / "result.json"
-        proc = subprocess.run(
-            common.lambda_python(str(Path(__file__).resolve()), *args, str(out)),
-            env=env,
-            cwd=common.WORK,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        out, log = Path(tmp) / "result.json", Path(tmp) / "stdout.log"
+        with log.open("wb") as stdout:
+            proc = subprocess.run(
+                common.lambda_python(str(Path(__file__).resolve()), *args, str(out)),
+                env=env,
+                cwd=common.WORK,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         if proc.returncode != 0:
             raise RuntimeError(f"sweep child {args[0]} failed:\n{proc.stderr[-3000:]}")
-        return json.loads(out.read_text())
+        return {**json.loads(out.read_text()), "log": common.log_facts(log)}
 
 
 def _calls_since(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -351,17 +399,28 @@ def run_scenario(
     }
 
 
-def capacity(scenario: dict[str, Any]) -> dict[str, Any]:
+def capacity(scenario: dict[str, Any], memory_mb: int | None = None) -> dict[str, Any]:
     """Where one invocation stops being enough, from the measured numbers (a linear model).
 
-    Conservative: the measured wall includes moto's and the emulator's CPU on the same 2 cores.
+    Conservative: the measured wall includes moto's and the emulator's CPU on the same 2 cores. The
+    CPU-bound figures divide the function's measured CPU by the share of a vCPU Lambda gives the
+    stack's memory size: at 512 MB a sweep's own CPU, not Athena's latency, sets the limit.
     """
     sessions = scenario["sessions"]
     naive = scenario["naive"]
     get_s, page_s = naive["get_session_s_median"], naive["page_s_median"]
     steady = scenario["sweeps"]["no_change"]["wall_s"]
     first = scenario["sweeps"]["first"]["wall_s"]
-    estimate: dict[str, Any] = {"measured_at_sessions": sessions, "page_s": page_s, "get_session_s": get_s}
+    memory_mb = memory_mb or _function_memory_mb()
+    vcpu = memory_mb / MB_PER_VCPU
+    estimate: dict[str, Any] = {
+        "measured_at_sessions": sessions,
+        "page_s": page_s,
+        "get_session_s": get_s,
+        "memory_mb": memory_mb,
+        "vcpu": vcpu,
+        "cpu_ms_per_session": {label: 1000 * run["cpu_s"] / sessions for label, run in scenario["sweeps"].items()},
+    }
     for seconds in CAPACITY_SECONDS:
         estimate[f"steady_sessions_in_{seconds}s"] = int(sessions * seconds / steady)
         estimate[f"first_sweep_sessions_in_{seconds}s"] = int(sessions * seconds / first)
@@ -370,17 +429,39 @@ def capacity(scenario: dict[str, Any]) -> dict[str, Any]:
         estimate[f"all_changed_sessions_in_{seconds}s"] = int(seconds * WORKERS / get_s)
         # One workgroup's pages are sequential (each needs the previous NextToken).
         estimate[f"one_workgroup_sessions_in_{seconds}s"] = int(seconds / page_s * 100)
+        for label in ("first", "no_change"):
+            cpu_s = scenario["sweeps"][label]["cpu_s"]
+            estimate[f"cpu_bound_{label}_sessions_in_{seconds}s"] = int(sessions * seconds * vcpu / cpu_s)
     return estimate
 
 
-def measure(quick: bool = False) -> dict[str, Any]:
-    scenarios = []
+def _function_memory_mb() -> int:
+    sys.path.insert(0, str(common.REPO))
+    try:
+        from infra.constants import FUNCTION_MEMORY_MB
+
+        return int(FUNCTION_MEMORY_MB)
+    finally:
+        sys.path.remove(str(common.REPO))
+
+
+def measure(quick: bool = False, only: Sequence[str] = ()) -> dict[str, Any]:
+    """Every scenario (or those named in ``only``), then the capacity model from CAPACITY_FROM."""
+    scenarios, skipped = [], {}
     for name, (workgroups, per_workgroup) in SCENARIOS.items():
-        # The naive loop is linear: measure 1k in full, 10k on 2 workgroups and scale up.
+        if only and name not in only:
+            continue
+        if quick and name in QUICK_SKIPS:
+            skipped[name] = QUICK_SKIPS[name]
+            continue
+        # The naive loop is linear: measure up to 1k in full, beyond on 2 workgroups and scale up.
         full = workgroups if workgroups * per_workgroup <= 1000 else 2
-        naive_workgroups = 1 if quick else full
-        scenarios.append(run_scenario(name, workgroups, per_workgroup, naive_workgroups))
-    return {"scenarios": scenarios, "capacity": capacity(scenarios[-1])}
+        started = time.perf_counter()
+        scenario = run_scenario(name, workgroups, per_workgroup, 1 if quick else full)
+        scenario["bench_seconds"] = round(time.perf_counter() - started, 1)
+        scenarios.append(scenario)
+    basis = next((s for s in scenarios if s["name"] == CAPACITY_FROM), scenarios[-1])
+    return {"scenarios": scenarios, "skipped": skipped, "capacity": capacity(basis)}
 
 
 def main() -> None:
@@ -389,6 +470,7 @@ def main() -> None:
     parser.add_argument("--function", nargs=1, type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--naive", nargs=2, metavar=("WORKGROUPS", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--scenarios", default="", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     args = parser.parse_args()
     if args.serve and args.serve[0] == "athena":
         _serve_athena(int(args.serve[1]), int(args.serve[2]), float(args.serve[3]))
@@ -399,7 +481,8 @@ def main() -> None:
     elif args.naive:
         _naive(Path(args.naive[1]), args.naive[0].split(","))
     else:
-        print(json.dumps(measure(args.quick), indent=2))
+        only = [name for name in args.scenarios.split(",") if name]
+        print(json.dumps(measure(args.quick, only), indent=2))
 
 
 if __name__ == "__main__":
