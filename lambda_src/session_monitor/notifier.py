@@ -1,9 +1,11 @@
 """The notifier port: how an alert leaves the function, whatever the channel.
 
 ``monitor.notify_once`` claims an episode in the ledger, hands the alert to a ``Notifier`` and
-records what it answered; it knows nothing of SNS. A channel (SNS today; EventBridge events,
-chat, a FIFO topic later) is one class in ``integration/`` implementing this protocol, plus its
-construct in infra/. Pure: no AWS SDK here.
+records what it answered; it knows nothing of SNS. A channel is one class in ``integration/``
+implementing this protocol, plus its construct in infra/. SNS is the one channel today: e-mail,
+chat cards and FIFO queues are readers of its topic (``messages`` renders each reader's part),
+and state-change events are not alerts, so they do not go through this port (decisions 20, 30).
+Pure: no AWS SDK here.
 """
 
 from __future__ import annotations
