@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -207,17 +206,9 @@ def measure(quick: bool = False) -> dict[str, Any]:
                 FOLLOW_UP_QUEUE_URL=queue_url,
             )
             out, log = Path(tmp) / "lives.json", Path(tmp) / "stdout.log"
-            with log.open("wb") as stdout:
-                proc = subprocess.run(
-                    common.lambda_python(str(Path(__file__).resolve()), "--child", str(rounds), str(out)),
-                    env=env,
-                    cwd=common.WORK,
-                    stdout=stdout,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            if proc.returncode != 0:
-                raise RuntimeError(f"cloudtrail child failed:\n{proc.stderr[-3000:]}")
+            common.run_lambda_child(
+                str(Path(__file__).resolve()), ["--child", str(rounds)], env, out, log, "cloudtrail child"
+            )
             lives = json.loads(out.read_text())
             logged = common.log_facts(log)
     finally:

@@ -223,6 +223,22 @@ def machine_facts() -> dict[str, object]:
     }
 
 
+def run_lambda_child(script: str, args: Sequence[str], env: dict[str, str], out: Path, log: Path, what: str) -> None:
+    """Run ``script`` in a Lambda-like child (its stdout, the function's log, into ``log``; its
+    result into ``out``); a failed child raises with the end of its stderr."""
+    with log.open("wb") as stdout:
+        proc = subprocess.run(
+            lambda_python(script, *args, str(out)),
+            env=env,
+            cwd=WORK,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr[-3000:]}")
+
+
 def log_facts(path: Path) -> dict[str, Any]:
     """What a function process wrote to stdout (Lambda sends it to CloudWatch Logs): bytes, lines,
     and the custom metrics its EMF lines define, one per namespace, metric name and dimension set

@@ -322,17 +322,7 @@ def _run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run a child; its result, with what it logged (``log``: bytes, lines, EMF metrics)."""
     with tempfile.TemporaryDirectory(dir=common.WORK) as tmp:
         out, log = Path(tmp) / "result.json", Path(tmp) / "stdout.log"
-        with log.open("wb") as stdout:
-            proc = subprocess.run(
-                common.lambda_python(str(Path(__file__).resolve()), *args, str(out)),
-                env=env,
-                cwd=common.WORK,
-                stdout=stdout,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        if proc.returncode != 0:
-            raise RuntimeError(f"sweep child {args[0]} failed:\n{proc.stderr[-3000:]}")
+        common.run_lambda_child(str(Path(__file__).resolve()), args, env, out, log, f"sweep child {args[0]}")
         return {**json.loads(out.read_text()), "log": common.log_facts(log)}
 
 
