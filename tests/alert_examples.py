@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.helpers import engine_configuration
+
 ACCOUNT, REGION = "123456789012", "us-east-1"
 PRICE = 0.35
 
@@ -18,17 +20,6 @@ _README_ID = "7cc5b9a4-0d2f-4b8e-9a3c-5e1f2d6b8a90"
 _README_END = datetime(2026, 11, 28, 9, 41, 26, tzinfo=UTC)
 _TRICKY_ID = "b2d6e1f0-5a4c-4e9b-8f21-3c7d9a0e6b15"
 _TRICKY_SINCE = datetime(2026, 11, 28, 10, 2, 3, tzinfo=UTC)
-
-
-def _engine() -> dict[str, Any]:
-    return {
-        "CoordinatorDpuSize": 1,
-        "MaxConcurrentDpus": 20,
-        "DefaultExecutorDpuSize": 1,
-        "AdditionalConfigs": {"NotebookFileURI": "s3://bucket/notebook.ipynb"},
-        "SparkProperties": {"spark.sql.shuffle.partitions": "64"},
-        "Classifications": [{"Name": "spark-defaults", "Properties": {"spark.executor.cores": "4"}}],
-    }
 
 
 def _configuration() -> dict[str, Any]:
@@ -52,7 +43,7 @@ def get_session_answers() -> dict[str, dict[str, Any]]:
             "Description": "nightly feature build",
             "WorkGroup": "etl",
             "EngineVersion": "PySpark engine version 3",
-            "EngineConfiguration": _engine(),
+            "EngineConfiguration": engine_configuration(),
             "NotebookVersion": "Athena notebook version 1",
             "SessionConfiguration": _configuration(),
             "Status": {
@@ -69,7 +60,10 @@ def get_session_answers() -> dict[str, dict[str, Any]]:
             "Description": 'Café "nightly" C:\\tmp\\x & <ops>\ttabbed',
             "WorkGroup": "ml-training",
             "EngineVersion": "PySpark engine version 3",
-            "EngineConfiguration": {**_engine(), "SparkProperties": {"spark.driver.extraJavaOptions": "-Dx=\\\\y"}},
+            "EngineConfiguration": {
+                **engine_configuration(),
+                "SparkProperties": {"spark.driver.extraJavaOptions": "-Dx=\\\\y"},
+            },
             "NotebookVersion": "Athena notebook version 1",
             "SessionConfiguration": _configuration(),
             "Status": {

@@ -12,6 +12,30 @@ from urllib.parse import quote
 
 EVENTS = Path(__file__).parent / "events"
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+def engine_configuration() -> dict[str, Any]:
+    """A session's EngineConfiguration as GetSession answers it (a fresh copy each call)."""
+    return {
+        "CoordinatorDpuSize": 1,
+        "MaxConcurrentDpus": 20,
+        "DefaultExecutorDpuSize": 1,
+        "AdditionalConfigs": {"NotebookFileURI": "s3://bucket/notebook.ipynb"},
+        "SparkProperties": {"spark.sql.shuffle.partitions": "64"},
+        "Classifications": [{"Name": "spark-defaults", "Properties": {"spark.executor.cores": "4"}}],
+    }
+
+
+def make_alert(session, state, began, known=True, token=None, resolves=None, note=None, region="eu-west-1"):
+    """An Alert for ``session`` entering ``state`` at ``began`` (END token for terminal states)."""
+    from session_monitor import alerting
+    from session_monitor.ledger import END, Episode, token_of
+
+    token = token or (END if state in ("FAILED", "TERMINATED") else token_of(began))
+    episode = Episode(session.session_id, state, token, began, known, resolves)
+    return alerting.Alert(session, episode, "123456789012", region, note)
+
+
 SCOPE = "123456789012/us-east-1"  # how alert ids name where a session lives (conftest's account)
 
 
@@ -92,14 +116,7 @@ def get_session_response(
         "Description": f"notebook session {session_id}",
         "WorkGroup": workgroup,
         "EngineVersion": "PySpark engine version 3",
-        "EngineConfiguration": {
-            "CoordinatorDpuSize": 1,
-            "MaxConcurrentDpus": 20,
-            "DefaultExecutorDpuSize": 1,
-            "AdditionalConfigs": {"NotebookFileURI": "s3://bucket/notebook.ipynb"},
-            "SparkProperties": {"spark.sql.shuffle.partitions": "64"},
-            "Classifications": [{"Name": "spark-defaults", "Properties": {"spark.executor.cores": "4"}}],
-        },
+        "EngineConfiguration": engine_configuration(),
         "NotebookVersion": "Athena notebook version 1",
         "MonitoringConfiguration": {
             "CloudWatchLoggingConfiguration": {"Enabled": True, "LogGroup": "/athena/spark"},

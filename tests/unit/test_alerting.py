@@ -6,21 +6,12 @@ import json
 from datetime import timedelta
 
 from session_monitor import alerting
-from session_monitor.ledger import END, Episode, token_of
 from session_monitor.model import session_from_get
-from tests.helpers import NOW, get_session_response
+from tests.helpers import NOW, get_session_response, make_alert
 
 
 def _alert(session, state, began=NOW, known=True, token=None, resolves=None, note=None):
-    episode = Episode(
-        session.session_id,
-        state,
-        token or (END if state in ("FAILED", "TERMINATED") else token_of(began)),
-        began,
-        known,
-        resolves,
-    )
-    return alerting.Alert(session, episode, "123456789012", "eu-west-1", note)
+    return make_alert(session, state, began, known, token, resolves, note)
 
 
 def test_subject_fits_sns_limits_even_for_a_huge_unicode_id():

@@ -13,10 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from session_monitor import alerting, messages
-from session_monitor.ledger import END, Episode, token_of
 from session_monitor.model import session_from_get
 from tests import alert_examples
-from tests.helpers import NOW, get_session_response
+from tests.helpers import NOW, get_session_response, make_alert
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = json.loads((REPO / "tests/events/alert_document.json").read_text())["documents"]
@@ -25,15 +24,7 @@ ACCOUNT, REGION = "123456789012", "eu-west-1"
 
 
 def _alert(session, state, began=NOW - timedelta(minutes=1), known=True, token=None, resolves=None, note=None):
-    episode = Episode(
-        session.session_id,
-        state,
-        token or (END if state in ("FAILED", "TERMINATED") else token_of(began)),
-        began,
-        known,
-        resolves,
-    )
-    return alerting.Alert(session, episode, ACCOUNT, REGION, note)
+    return make_alert(session, state, began, known, token, resolves, note)
 
 
 def _failed(session_id="7cc5b9a4-1f2e-4d3c-9b8a-0123456789ab", **kwargs):
